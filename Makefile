@@ -1,0 +1,32 @@
+# The two set-up commands (README): `make demo` and `make test`. `make bench` measures.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test bench lint definitions clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/gateway demo
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check gateway tests benchmarks scripts
+
+# Regenerate gateway/fhir/definitions/r4/ from HL7's R4 files (needs npm).
+definitions: $(STAMP)
+	$(BIN)/python scripts/generate_definitions.py
+
+clean:
+	rm -rf var build *.egg-info

@@ -1,0 +1,131 @@
+"""The application factory: every entry point builds the app here, from a Config."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+
+from flask import Flask, Response, g, request
+from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
+
+from gateway.config import Config, config_from_env
+from gateway.db.engine import ensure_migrated, make_engine, make_session_factory
+from gateway.fhir.capability import capability_statement
+from gateway.fhir.errors import FhirError, issue, outcome
+from gateway.fhir.http import error_response, fhir_response
+from gateway.fhir.routes import bp as fhir_blueprint
+from gateway.fhir.search import SearchParameterRegistry
+from gateway.fhir.validation import Validator
+from gateway.observability import make_metrics
+from gateway.state import GatewayState, gateway_state
+
+log = logging.getLogger(__name__)
+
+HTTP_ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found",
+                    405: "not-supported", 406: "not-supported", 409: "conflict", 410: "deleted",
+                    412: "conflict", 413: "too-costly", 415: "not-supported", 422: "processing"}
+
+
+def create_app(config: Config | None = None) -> Flask:
+    config = config or config_from_env()
+    engine = make_engine(config.database_url)
+    if config.require_migrated_database:
+        ensure_migrated(engine)
+    validator = Validator(config.profiles_dir)
+    registry = SearchParameterRegistry.load()
+    state = GatewayState(
+        config=config,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        validator=validator,
+        search_registry=registry,
+        metrics=make_metrics(config.prometheus_multiproc_dir),
+    )
+    state.capability_statement = capability_statement(
+        config.fhir_base_url, registry, _profile_types(config),
+        datetime.now(UTC).strftime("%Y-%m-%d"))
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.extensions["gateway"] = state
+    app.register_blueprint(fhir_blueprint)
+    _register_operations_endpoints(app)
+    _register_error_handlers(app)
+    _register_metrics_hooks(app)
+    return app
+
+
+def _profile_types(config: Config) -> dict[str, str]:
+    """Canonical URL -> resource type of each of our profiles in ``profiles/``."""
+    types = {}
+    for path in sorted(config.profiles_dir.glob("StructureDefinition-*.json")):
+        definition = json.loads(path.read_text())
+        types[definition["url"]] = definition["type"]
+    return types
+
+
+def _register_operations_endpoints(app: Flask) -> None:
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response('{"status":"ok"}', content_type="application/json")
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        try:
+            with gateway_state().engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as error:  # noqa: BLE001 - any failure means not ready
+            log.warning("readiness check failed: %s", error)
+            return Response('{"status":"database unavailable"}', status=503,
+                            content_type="application/json")
+        return Response('{"status":"ready"}', content_type="application/json")
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(gateway_state().metrics.render(),
+                        content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(FhirError)
+    def fhir_error(error: FhirError) -> Response:
+        return error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        diagnostics = {
+            404: f"no such endpoint: {request.method} {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: f"the request body is larger than the {app.config['MAX_CONTENT_LENGTH']} "
+                 f"bytes this server accepts",
+        }.get(status, error.description or error.name)
+        headers = {"Allow": ", ".join(error.valid_methods)} \
+            if status == 405 and getattr(error, "valid_methods", None) else {}
+        return fhir_response(outcome([issue("error", HTTP_ISSUE_CODES.get(status, "exception"),
+                                            diagnostics)]), status, headers)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        # The client gets an OperationOutcome, never a traceback; the log keeps the details.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return fhir_response(outcome([issue("fatal", "exception",
+                                            "internal server error; the operator log has the "
+                                            "details")]), 500)
+
+
+def _register_metrics_hooks(app: Flask) -> None:
+    @app.before_request
+    def start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def record(response: Response) -> Response:
+        started = g.get("started")
+        if started is not None and request.endpoint != "metrics":
+            interaction = (request.endpoint or "unmatched").removeprefix("fhir.")
+            gateway_state().metrics.observe(interaction, response.status_code,
+                                            time.perf_counter() - started)
+        return response

@@ -1,0 +1,159 @@
+"""The ``gateway`` command line (INTERFACE.md): every command builds the app from one Config."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from gateway.config import Config, config_from_env
+
+
+class CliError(click.ClickException):
+    """A failure reported as one line on stderr, exit status 1."""
+
+    def show(self, file=None) -> None:  # type: ignore[no-untyped-def]
+        click.echo(f"gateway: error: {self.format_message()}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fhir-care-gateway")
+def cli() -> None:
+    """FHIR gateway for community mental-health case management."""
+
+
+# -- database ------------------------------------------------------------------------------------
+
+@cli.group()
+def db() -> None:
+    """Database schema management."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all database migrations (Alembic) to GATEWAY_DATABASE_URL."""
+    from gateway.db.engine import head_revision, make_engine, upgrade
+
+    config = config_from_env()
+    engine = make_engine(config.database_url)
+    try:
+        upgrade(engine)
+    except Exception as error:  # noqa: BLE001 - reported as one line
+        raise CliError(f"migration failed: {_first_line(error)}") from None
+    finally:
+        engine.dispose()
+    click.echo(f"database at migration {head_revision()}")
+
+
+# -- servers -------------------------------------------------------------------------------------
+
+def _prepare_metrics_dir(config: Config) -> Config:
+    # prometheus_client picks its multiprocess mode from this variable when first imported, so
+    # it is set before the app (and the library) is loaded in the gunicorn workers.
+    directory = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    return config.with_overrides(prometheus_multiproc_dir=directory)
+
+
+def _check_migrated(config: Config) -> None:
+    from gateway.db.engine import DatabaseNotMigrated, ensure_migrated, make_engine
+
+    engine = make_engine(config.database_url)
+    try:
+        ensure_migrated(engine)
+    except DatabaseNotMigrated as error:
+        raise CliError(str(error)) from None
+    except Exception as error:  # noqa: BLE001 - unreachable database and the like
+        raise CliError(f"cannot open the database: {_first_line(error)}") from None
+    finally:
+        engine.dispose()
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the production server (gunicorn)."""
+    from gateway.server import serve as run_server
+
+    config = config_from_env()
+    _check_migrated(config)
+    run_server(_prepare_metrics_dir(config), host, port, workers)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="SQLite file for the demo (default: var/demo.db, recreated)")
+def demo(host: str, port: int, db_path: Path | None) -> None:
+    """Run the gateway on a fresh demo database loaded from fixtures/."""
+    from gateway.demo import prepare_demo
+    from gateway.server import serve as run_server
+
+    config = config_from_env()
+    db_path = db_path or config.var_dir / "demo.db"
+    keys = config.operator_keys or (secrets.token_urlsafe(24),)
+    config = config.with_overrides(database_url=f"sqlite:///{db_path.resolve()}",
+                                   base_url=f"http://{host}:{port}", operator_keys=keys)
+    summary = prepare_demo(config, db_path)
+    base = config.fhir_base_url
+    click.echo(f"""
+fhir-care-gateway demo
+  database       {db_path}  ({summary})
+  FHIR base      {base}
+  metadata       {base}/metadata
+  health         http://{host}:{port}/healthz   metrics http://{host}:{port}/metrics
+  operator token {keys[0]}
+
+  try: curl -H 'Authorization: Bearer {keys[0]}' '{base}/Patient?_count=5'
+  Ctrl-C stops it.
+""")
+    run_server(_prepare_metrics_dir(config), host, port, workers=2, quiet=True)
+
+
+# -- validation ----------------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def validate(files: tuple[Path, ...]) -> None:
+    """Validate FHIR JSON resources or Bundles; print an OperationOutcome per file."""
+    from gateway.fhir.validation import Validator, has_errors, outcome_from_issues
+    from gateway.fhir.validation import ValidationIssue
+
+    validator = Validator(config_from_env().profiles_dir)
+    failed = 0
+    for path in files:
+        try:
+            resource = json.loads(path.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            issues = [ValidationIssue("fatal", "structure",
+                                      f"not valid JSON: {_first_line(error)}", "")]
+        else:
+            issues = validator.validate(resource)
+        errors = sum(1 for i in issues if i.severity in ("error", "fatal"))
+        warnings = sum(1 for i in issues if i.severity == "warning")
+        failed += has_errors(issues)
+        verdict = "valid" if not errors else f"{errors} error(s)"
+        click.echo(f"{path}: {verdict}, {warnings} warning(s)", err=True)
+        click.echo(json.dumps(outcome_from_issues(issues), indent=2))
+    if failed:
+        sys.exit(1)
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def main() -> None:
+    cli(prog_name="gateway")
+
+
+if __name__ == "__main__":
+    main()

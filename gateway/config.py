@@ -1,0 +1,61 @@
+"""Configuration: the one place that reads the environment.
+
+Every entry point (``serve``, ``demo``, ``import``, ``deliver``, the tests) builds a ``Config``
+and hands it to ``create_app``; nothing else looks at ``os.environ``.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'gateway.db'}"
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = DEFAULT_DATABASE_URL
+    base_url: str = "http://127.0.0.1:8080"
+    operator_keys: tuple[str, ...] = ()
+    max_body_bytes: int = 5 * 1024 * 1024
+    default_page_size: int = 50
+    max_page_size: int = 1000
+    profiles_dir: Path = PROJECT_ROOT / "profiles"
+    fixtures_dir: Path = PROJECT_ROOT / "fixtures"
+    var_dir: Path = PROJECT_ROOT / "var"
+    # Off only for the tests' and demo's throwaway databases, which the app migrates itself.
+    require_migrated_database: bool = True
+    prometheus_multiproc_dir: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def fhir_base_url(self) -> str:
+        return self.base_url.rstrip("/") + "/fhir"
+
+    def with_overrides(self, **changes: object) -> Config:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _keys(raw: str | None) -> tuple[str, ...]:
+    return tuple(key.strip() for key in (raw or "").split(",") if key.strip())
+
+
+def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
+    """Build the configuration from ``GATEWAY_*`` environment variables (INTERFACE.md)."""
+    env = os.environ if environ is None else environ
+    config = Config()
+    return config.with_overrides(
+        database_url=env.get("GATEWAY_DATABASE_URL") or config.database_url,
+        base_url=env.get("GATEWAY_BASE_URL") or config.base_url,
+        operator_keys=_keys(env.get("GATEWAY_OPERATOR_KEYS")),
+        max_body_bytes=int(env.get("GATEWAY_MAX_BODY_BYTES") or config.max_body_bytes),
+        prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR"),
+    )
+
+
+def test_database_url(environ: Mapping[str, str] | None = None) -> tuple[str | None, bool]:
+    """The extra database the tests run against, and whether it must be reachable."""
+    env = os.environ if environ is None else environ
+    return env.get("GATEWAY_TEST_DATABASE_URL") or None, env.get("GATEWAY_REQUIRE_POSTGRES") == "1"

@@ -1,0 +1,162 @@
+"""Tables for FHIR resources, their version history and their search indexes.
+
+A resource's current JSON is stored exactly as served (with ``meta.versionId`` and
+``meta.lastUpdated`` filled in), so a read returns the stored text without re-parsing it.
+Search values live in one table per search parameter type; a search never scans JSON.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL; SQLite only auto-increments a column declared INTEGER PRIMARY KEY.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ResourceRow(Base):
+    """The current version of one resource (deleted resources keep their row, marked deleted)."""
+
+    __tablename__ = "resource"
+    __table_args__ = (
+        UniqueConstraint("resource_type", "id", name="uq_resource_type_id"),
+        Index("ix_resource_type_last_updated", "resource_type", "last_updated"),
+    )
+
+    pk: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    id: Mapped[str] = mapped_column(String(64))
+    version_id: Mapped[int] = mapped_column(Integer)
+    last_updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    content: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ResourceVersionRow(Base):
+    """Every version of every resource, for vread and history."""
+
+    __tablename__ = "resource_version"
+    __table_args__ = (
+        Index("ix_resource_version_type_last_updated", "resource_type", "last_updated"),
+        Index("ix_resource_version_last_updated", "last_updated"),
+    )
+
+    resource_pk: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("resource.pk", ondelete="CASCADE"), primary_key=True
+    )
+    version_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    id: Mapped[str] = mapped_column(String(64))
+    last_updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    method: Mapped[str] = mapped_column(String(8))  # POST, PUT or DELETE
+    content: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+def _resource_fk() -> Mapped[int]:
+    return mapped_column(BigIntPK, ForeignKey("resource.pk", ondelete="CASCADE"), index=True)
+
+
+class TokenIndex(Base):
+    """token parameters: ``system|code`` from Coding, CodeableConcept, Identifier, code, ..."""
+
+    __tablename__ = "search_token"
+    __table_args__ = (Index("ix_search_token_lookup", "resource_type", "param", "code", "system"),)
+
+    row_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = _resource_fk()
+    resource_type: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    system: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    code: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class StringIndex(Base):
+    """string parameters: ``normalized`` is lower-cased without accents, for starts-with."""
+
+    __tablename__ = "search_string"
+    __table_args__ = (
+        Index("ix_search_string_lookup", "resource_type", "param", "normalized",
+              postgresql_ops={"normalized": "text_pattern_ops"}),
+    )
+
+    row_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = _resource_fk()
+    resource_type: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    normalized: Mapped[str] = mapped_column(String(512))
+    exact: Mapped[str] = mapped_column(String(512))
+
+
+class ReferenceIndex(Base):
+    """reference parameters: local targets by type and id, anything else by its URL."""
+
+    __tablename__ = "search_reference"
+    __table_args__ = (
+        Index("ix_search_reference_lookup", "resource_type", "param", "target_type", "target_id"),
+        Index("ix_search_reference_target", "target_type", "target_id"),
+    )
+
+    row_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = _resource_fk()
+    resource_type: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    target_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    url: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+
+
+class DateIndex(Base):
+    """date parameters as the instant range [low, high] the value covers (UTC)."""
+
+    __tablename__ = "search_date"
+    __table_args__ = (
+        Index("ix_search_date_low", "resource_type", "param", "low"),
+        Index("ix_search_date_high", "resource_type", "param", "high"),
+    )
+
+    row_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = _resource_fk()
+    resource_type: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    low: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    high: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UriIndex(Base):
+    """uri parameters (``url``, ``_profile``, ...)."""
+
+    __tablename__ = "search_uri"
+    __table_args__ = (Index("ix_search_uri_lookup", "resource_type", "param", "value"),)
+
+    row_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = _resource_fk()
+    resource_type: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(1024))
+
+
+INDEX_TABLES = (TokenIndex, StringIndex, ReferenceIndex, DateIndex, UriIndex)

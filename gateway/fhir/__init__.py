@@ -1,0 +1,1 @@
+"""The FHIR R4 server core: REST routes, storage, search, validation and operations."""

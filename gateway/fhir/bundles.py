@@ -1,0 +1,313 @@
+"""``POST /fhir`` with a ``transaction`` (atomic) or ``batch`` (independent) Bundle.
+
+A transaction assigns ids to its ``urn:uuid:`` entries before anything is written, rewrites the
+references between entries, resolves conditional references, then processes entries in the
+order the specification gives (DELETE, POST, PUT, GET) inside one database transaction: either
+every entry succeeds or nothing is stored.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from gateway.fhir import search
+from gateway.fhir.errors import FhirError, issue, outcome
+from gateway.fhir.http import Prefer
+from gateway.fhir.rendering import searchset
+from gateway.fhir.repository import ID_PATTERN, Repository, StoredResource, WriteResult
+from gateway.fhir.repository import format_instant
+from gateway.fhir.resource_types import is_supported
+
+if TYPE_CHECKING:
+    from gateway.state import GatewayState
+
+PROCESSING_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
+STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content"}
+
+
+@dataclass
+class EntryRequest:
+    index: int
+    method: str
+    resource_type: str
+    resource_id: str | None
+    version_id: str | None
+    query: list[tuple[str, str]]
+    resource: Any
+    full_url: str | None
+    if_match: str | None
+    if_none_exist: str | None
+
+    @property
+    def path(self) -> str:
+        return f"Bundle.entry[{self.index}]"
+
+
+def process_bundle(state: GatewayState, bundle: Any, prefer: Prefer) -> dict[str, Any]:
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise FhirError(400, "invalid", "the body of POST /fhir must be a Bundle", "Bundle")
+    kind = bundle.get("type")
+    if kind not in ("transaction", "batch"):
+        raise FhirError(400, "invalid",
+                        f"only transaction and batch Bundles can be posted here, not {kind!r}",
+                        "Bundle.type")
+    raw_entries = bundle.get("entry", [])
+    if not isinstance(raw_entries, list):
+        raise FhirError(400, "structure", "Bundle.entry must be an array", "Bundle.entry")
+    base = state.config.fhir_base_url
+    if kind == "batch":
+        return {"resourceType": "Bundle", "type": "batch-response",
+                "entry": [batch_entry(state, index, raw, base, prefer)
+                          for index, raw in enumerate(raw_entries)]}
+    entries = [parse_entry(index, raw, base) for index, raw in enumerate(raw_entries)]
+    with state.writing() as repository:
+        responses = run_transaction(repository, entries, base, state, prefer)
+    return {"resourceType": "Bundle", "type": "transaction-response", "entry": responses}
+
+
+# -- parsing -----------------------------------------------------------------------------------
+
+def parse_entry(index: int, raw: Any, base: str) -> EntryRequest:
+    path = f"Bundle.entry[{index}]"
+    if not isinstance(raw, dict):
+        raise FhirError(400, "structure", "a Bundle entry must be an object", path)
+    request = raw.get("request")
+    if not isinstance(request, dict):
+        raise FhirError(400, "required", "every entry needs a request", f"{path}.request")
+    method = request.get("method")
+    if method not in PROCESSING_ORDER:
+        raise FhirError(400, "not-supported" if method == "PATCH" else "invalid",
+                        f"request.method {method!r} is not supported (GET, POST, PUT, DELETE)",
+                        f"{path}.request.method")
+    url = request.get("url")
+    if not isinstance(url, str) or not url:
+        raise FhirError(400, "required", "request.url is required", f"{path}.request.url")
+    if url.startswith(base + "/"):
+        url = url[len(base) + 1:]
+    split = urlsplit(url)
+    if split.scheme or split.netloc:
+        raise FhirError(400, "invalid", f"request.url {url!r} is not on this server",
+                        f"{path}.request.url")
+    parts = [part for part in split.path.split("/") if part]
+    if not parts or not is_supported(parts[0]):
+        raise FhirError(400, "not-supported",
+                        f"request.url {url!r} names no supported resource type",
+                        f"{path}.request.url")
+    resource_id = parts[1] if len(parts) > 1 else None
+    version_id = parts[3] if len(parts) == 4 and parts[2] == "_history" else None
+    if (len(parts) > 2 and version_id is None) or len(parts) > 4 or \
+            (resource_id is not None and not ID_PATTERN.match(resource_id)):
+        raise FhirError(400, "invalid", f"request.url {url!r} is not a supported form",
+                        f"{path}.request.url")
+    resource = raw.get("resource")
+    if method in ("POST", "PUT") and not isinstance(resource, dict):
+        raise FhirError(400, "required", f"a {method} entry needs a resource",
+                        f"{path}.resource")
+    if method == "PUT" and resource_id is None:
+        raise FhirError(400, "not-supported", "conditional update is not supported; "
+                        "PUT entries need Type/id", f"{path}.request.url")
+    if method == "DELETE" and resource_id is None:
+        raise FhirError(400, "not-supported", "conditional delete is not supported; "
+                        "DELETE entries need Type/id", f"{path}.request.url")
+    if method == "POST" and resource_id is not None:
+        raise FhirError(400, "invalid", "a POST entry's url is the resource type alone",
+                        f"{path}.request.url")
+    full_url = raw.get("fullUrl")
+    return EntryRequest(index, method, parts[0], resource_id, version_id,
+                        parse_qsl(split.query, keep_blank_values=True), resource,
+                        full_url if isinstance(full_url, str) else None,
+                        request.get("ifMatch"), request.get("ifNoneExist"))
+
+
+# -- transaction -------------------------------------------------------------------------------
+
+def run_transaction(repository: Repository, entries: list[EntryRequest], base: str,
+                    state: GatewayState, prefer: Prefer) -> list[dict[str, Any]]:
+    check_identities(entries)
+    targets = assign_identities(repository, entries, base)
+    for entry in entries:
+        if entry.resource is not None:
+            entry.resource = rewrite_references(repository, entry, targets)
+    responses: dict[int, dict[str, Any]] = {}
+    for entry in sorted(entries, key=lambda e: (PROCESSING_ORDER[e.method], e.index)):
+        try:
+            responses[entry.index] = perform(repository, entry, targets, base, state, prefer)
+        except FhirError as error:
+            raise relocated(error, entry) from None
+    return [responses[entry.index] for entry in entries]
+
+
+def check_identities(entries: list[EntryRequest]) -> None:
+    seen: dict[str, int] = {}
+    for entry in entries:
+        if entry.method in ("PUT", "DELETE"):
+            key = f"{entry.resource_type}/{entry.resource_id}"
+            if key in seen:
+                raise FhirError(400, "duplicate",
+                                f"{key} is changed by entries {seen[key]} and {entry.index}; a "
+                                f"transaction may change a resource only once",
+                                f"{entry.path}.request.url")
+            seen[key] = entry.index
+
+
+def assign_identities(repository: Repository, entries: list[EntryRequest], base: str
+                      ) -> dict[str, str]:
+    """fullUrl -> ``Type/id`` for every entry that creates or updates a resource."""
+    targets: dict[str, str] = {}
+    for entry in entries:
+        if entry.method == "POST":
+            existing = (repository.find(entry.resource_type, entry.if_none_exist)
+                        if entry.if_none_exist else [])
+            if len(existing) > 1:
+                raise FhirError(412, "duplicate", f"ifNoneExist {entry.if_none_exist!r} matches "
+                                f"more than one {entry.resource_type}",
+                                f"{entry.path}.request.ifNoneExist")
+            entry.resource_id = existing[0].id if existing else repository.new_id()
+            if existing:
+                entry.method = "MATCHED"  # conditional create that found its match
+        if entry.full_url and entry.method in ("POST", "PUT", "MATCHED"):
+            targets[entry.full_url] = f"{entry.resource_type}/{entry.resource_id}"
+        if entry.method in ("POST", "PUT", "MATCHED") and entry.resource_id:
+            # Absolute fullUrls on this server resolve the same way as relative references.
+            targets[f"{base}/{entry.resource_type}/{entry.resource_id}"] = \
+                f"{entry.resource_type}/{entry.resource_id}"
+    return targets
+
+
+def rewrite_references(repository: Repository, entry: EntryRequest, targets: dict[str, str]
+                       ) -> Any:
+    def rewrite(node: Any, path: str) -> Any:
+        if isinstance(node, dict):
+            result = {}
+            for key, value in node.items():
+                if key == "reference" and isinstance(value, str):
+                    result[key] = resolve_reference(repository, value, targets, f"{path}.{key}")
+                else:
+                    result[key] = rewrite(value, f"{path}.{key}")
+            return result
+        if isinstance(node, list):
+            return [rewrite(item, f"{path}[{i}]") for i, item in enumerate(node)]
+        return node
+
+    return rewrite(entry.resource, f"{entry.path}.resource")
+
+
+def resolve_reference(repository: Repository, reference: str, targets: dict[str, str],
+                      path: str) -> str:
+    if reference in targets:
+        return targets[reference]
+    if reference.startswith(("urn:uuid:", "urn:oid:")):
+        raise FhirError(400, "not-found",
+                        f"reference {reference!r} is not the fullUrl of any entry", path)
+    resource_type, _, query = reference.partition("?")
+    if query and "/" not in resource_type and is_supported(resource_type):
+        matches = repository.find(resource_type, query)
+        if len(matches) != 1:
+            raise FhirError(412, "not-found" if not matches else "multiple-matches",
+                            f"conditional reference {reference!r} matches {len(matches)} "
+                            f"resources; it must match exactly one", path)
+        return f"{resource_type}/{matches[0].id}"
+    return reference
+
+
+def perform(repository: Repository, entry: EntryRequest, targets: dict[str, str], base: str,
+            state: GatewayState, prefer: Prefer) -> dict[str, Any]:
+    if entry.method == "DELETE":
+        assert entry.resource_id is not None
+        stored = repository.delete(entry.resource_type, entry.resource_id)
+        return {"response": {"status": "204 No Content",
+                             **({"etag": stored.etag} if stored else {})}}
+    if entry.method == "MATCHED":
+        stored = repository.read(entry.resource_type, entry.resource_id or "")
+        return write_entry(WriteResult(stored, created=False, changed=False), base, prefer)
+    if entry.method == "POST":
+        return write_entry(repository.create(entry.resource_type, entry.resource,
+                                             resource_id=entry.resource_id), base, prefer)
+    if entry.method == "PUT":
+        assert entry.resource_id is not None
+        return write_entry(repository.update(entry.resource_type, entry.resource_id,
+                                             entry.resource, if_match=entry.if_match),
+                           base, prefer)
+    return read_entry(repository, entry, base, state)
+
+
+def write_entry(result: WriteResult, base: str, prefer: Prefer) -> dict[str, Any]:
+    stored = result.stored
+    entry: dict[str, Any] = {"fullUrl": f"{base}/{stored.resource_type}/{stored.id}"}
+    if prefer.return_ != "minimal":
+        entry["resource"] = stored.json()
+    entry["response"] = {"status": STATUS_TEXT[201 if result.created else 200],
+                         "location": stored.location, "etag": stored.etag,
+                         "lastModified": format_instant(stored.last_updated)}
+    return entry
+
+
+def read_entry(repository: Repository, entry: EntryRequest, base: str, state: GatewayState
+               ) -> dict[str, Any]:
+    if entry.resource_id is None:
+        request = search.parse_search(entry.resource_type, entry.query, state.search_registry,
+                                      lenient=False, default_count=state.config.default_page_size,
+                                      max_count=state.config.max_page_size)
+        result = repository.search(request)
+        bundle = json.loads(searchset(base, entry.resource_type, request, result))
+        return {"resource": bundle, "response": {"status": "200 OK"}}
+    stored: StoredResource = (
+        repository.vread(entry.resource_type, entry.resource_id, entry.version_id)
+        if entry.version_id else repository.read(entry.resource_type, entry.resource_id))
+    return {"fullUrl": f"{base}/{stored.resource_type}/{stored.id}", "resource": stored.json(),
+            "response": {"status": "200 OK", "etag": stored.etag,
+                         "lastModified": format_instant(stored.last_updated)}}
+
+
+def relocated(error: FhirError, entry: EntryRequest) -> FhirError:
+    """The same error, its locations moved inside the entry that caused it."""
+    issues = []
+    for item in error.issues:
+        moved = dict(item)
+        expressions = item.get("expression") or []
+        if expressions:
+            moved["expression"] = [_inside_entry(expr, entry) for expr in expressions]
+        else:
+            moved["expression"] = [entry.path]
+        issues.append(moved)
+    return FhirError(error.status, "", "", issues=issues, headers=error.headers)
+
+
+def _inside_entry(expression: str, entry: EntryRequest) -> str:
+    if expression.startswith("Bundle.entry["):
+        return expression
+    head, dot, rest = expression.partition(".")
+    if head == entry.resource_type:
+        return f"{entry.path}.resource" + (f".{rest}" if dot else "")
+    return f"{entry.path}.request ({expression})"
+
+
+# -- batch -------------------------------------------------------------------------------------
+
+def batch_entry(state: GatewayState, index: int, raw: Any, base: str, prefer: Prefer
+                ) -> dict[str, Any]:
+    """One batch entry in its own database transaction; its failure is its own."""
+    try:
+        entry = parse_entry(index, raw, base)
+        if entry.method == "POST" and entry.if_none_exist:
+            with state.writing() as repository:
+                targets = assign_identities(repository, [entry], base)
+                return perform(repository, entry, targets, base, state, prefer)
+        with state.writing() as repository:
+            return perform(repository, entry, {}, base, state, prefer)
+    except FhirError as error:
+        located = relocated(error, EntryRequest(index, "", _type_of(raw), None, None, [], None,
+                                                None, None, None))
+        return {"response": {"status": f"{error.status}",
+                             "outcome": outcome(located.issues)}}
+
+
+def _type_of(raw: Any) -> str:
+    if isinstance(raw, dict) and isinstance(raw.get("resource"), dict):
+        return str(raw["resource"].get("resourceType", ""))
+    return ""
+
+
+__all__ = ["process_bundle", "issue"]

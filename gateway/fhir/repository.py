@@ -1,0 +1,331 @@
+"""The repository: the one owner of stored resources, their versions and their indexes.
+
+Every write goes through here, so validation, versioning and indexing cannot be skipped by a
+route. The repository never commits: the caller owns the transaction, which is how a
+``transaction`` Bundle stays atomic.
+"""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from gateway.db.models import ResourceRow, ResourceVersionRow
+from gateway.fhir import search
+from gateway.fhir.errors import FhirError, issue, not_found
+from gateway.fhir.resource_types import is_supported
+from gateway.fhir.validation import Validator, has_errors
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+ETAG_PATTERN = re.compile(r'^(?:W/)?"?([0-9]+)"?$')
+
+
+def utc_now() -> datetime:
+    # Millisecond precision: what meta.lastUpdated shows is exactly what is stored and searched.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def format_instant(moment: datetime) -> str:
+    moment = as_utc(moment)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def as_utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def to_json(resource: dict[str, Any]) -> str:
+    return json.dumps(resource, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    """One version of a resource as stored; ``content`` is the JSON text served verbatim."""
+
+    resource_type: str
+    id: str
+    version_id: int
+    last_updated: datetime
+    deleted: bool
+    content: str | None
+    method: str = "PUT"
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version_id}"'
+
+    @property
+    def location(self) -> str:
+        return f"{self.resource_type}/{self.id}/_history/{self.version_id}"
+
+    def json(self) -> dict[str, Any]:
+        if self.content is None:
+            raise ValueError(f"{self.resource_type}/{self.id} version {self.version_id} is deleted")
+        return json.loads(self.content)
+
+    @classmethod
+    def from_row(cls, row: ResourceRow | ResourceVersionRow) -> StoredResource:
+        return cls(row.resource_type, row.id, row.version_id, as_utc(row.last_updated),
+                   row.content is None, row.content, getattr(row, "method", "PUT"))
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    stored: StoredResource
+    created: bool
+    changed: bool = True
+
+
+def parse_etag(value: str) -> int:
+    match = ETAG_PATTERN.match(value.strip())
+    if not match:
+        raise FhirError(400, "invalid", f"If-Match must be an ETag like W/\"3\", got {value!r}")
+    return int(match.group(1))
+
+
+class Repository:
+    """Reads and writes FHIR resources in one SQLAlchemy session."""
+
+    def __init__(self, session: Session, validator: Validator,
+                 registry: search.SearchParameterRegistry,
+                 clock: Callable[[], datetime] = utc_now,
+                 new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
+        self.session = session
+        self.validator = validator
+        self.registry = registry
+        self.clock = clock
+        self.new_id = new_id
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def _row(self, resource_type: str, resource_id: str, *, for_update: bool = False
+             ) -> ResourceRow | None:
+        query = select(ResourceRow).where(ResourceRow.resource_type == resource_type,
+                                          ResourceRow.id == resource_id)
+        if for_update:
+            query = query.with_for_update()
+        return self.session.scalars(query).one_or_none()
+
+    def read(self, resource_type: str, resource_id: str) -> StoredResource:
+        row = self._row(resource_type, resource_id)
+        if row is None:
+            raise not_found(resource_type, resource_id)
+        stored = StoredResource.from_row(row)
+        if stored.deleted:
+            raise gone(stored)
+        return stored
+
+    def vread(self, resource_type: str, resource_id: str, version_id: str) -> StoredResource:
+        if not version_id.isdigit():
+            raise not_found(f"{resource_type}/{resource_id}/_history", version_id)
+        row = self.session.scalars(
+            select(ResourceVersionRow).where(ResourceVersionRow.resource_type == resource_type,
+                                             ResourceVersionRow.id == resource_id,
+                                             ResourceVersionRow.version_id == int(version_id))
+        ).one_or_none()
+        if row is None:
+            raise not_found(f"{resource_type}/{resource_id}/_history", version_id)
+        stored = StoredResource.from_row(row)
+        if stored.deleted:
+            raise gone(stored)
+        return stored
+
+    def history(self, resource_type: str | None, resource_id: str | None, *,
+                since: datetime | None, count: int, offset: int
+                ) -> tuple[list[StoredResource], int]:
+        """Versions newest first, and how many there are in all."""
+        conditions = []
+        if resource_type:
+            conditions.append(ResourceVersionRow.resource_type == resource_type)
+        if resource_id:
+            conditions.append(ResourceVersionRow.id == resource_id)
+        if since:
+            conditions.append(ResourceVersionRow.last_updated >= since)
+        total = self.session.scalar(select(func.count()).select_from(ResourceVersionRow)
+                                    .where(*conditions)) or 0
+        rows = self.session.scalars(
+            select(ResourceVersionRow).where(*conditions)
+            .order_by(ResourceVersionRow.last_updated.desc(),
+                      ResourceVersionRow.version_id.desc())
+            .limit(count).offset(offset)
+        ).all()
+        return [StoredResource.from_row(row) for row in rows], total
+
+    def search(self, request: search.SearchRequest) -> search.SearchResult:
+        return search.execute_search(self.session, request, self.registry)
+
+    def find(self, resource_type: str, query: str) -> list[StoredResource]:
+        """Matches of a conditional query (``identifier=sys|val``), for If-None-Exist and
+        conditional references. More than two is as bad as two, so at most two are fetched."""
+        params = _parse_query(query)
+        if not params:
+            raise FhirError(400, "invalid", f"the conditional query {query!r} has no criteria")
+        request = search.parse_search(resource_type, params, self.registry, lenient=False,
+                                      default_count=2, max_count=2)
+        request.count, request.offset = 2, 0
+        result = search.execute_search(self.session, request, self.registry)
+        return [StoredResource.from_row(row) for row in result.rows]
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def validate_for_write(self, resource: Any, resource_type: str) -> None:
+        issues = self.validator.validate(resource, expected_type=resource_type)
+        if has_errors(issues):
+            raise FhirError(422 if isinstance(resource, dict) else 400, "processing",
+                            "the resource is not valid",
+                            issues=[i.to_issue() for i in issues])
+
+    def create(self, resource_type: str, resource: Any, *, if_none_exist: str | None = None,
+               resource_id: str | None = None) -> WriteResult:
+        """Create with a server-assigned id (or ``resource_id``, used by transactions that
+        assigned ids to ``urn:uuid:`` entries up front)."""
+        _check_type(resource_type)
+        if if_none_exist:
+            matches = self.find(resource_type, if_none_exist)
+            if len(matches) > 1:
+                raise FhirError(412, "duplicate",
+                                f"If-None-Exist {if_none_exist!r} matches more than one "
+                                f"{resource_type}")
+            if matches:
+                return WriteResult(matches[0], created=False, changed=False)
+        self.validate_for_write(resource, resource_type)
+        return self._insert(resource_type, resource_id or self.new_id(), resource, "POST")
+
+    def update(self, resource_type: str, resource_id: str, resource: Any, *,
+               if_match: str | None = None) -> WriteResult:
+        """Update, or create at a client-chosen id (create-on-update)."""
+        _check_type(resource_type)
+        if not ID_PATTERN.match(resource_id):
+            raise FhirError(400, "invalid", f"{resource_id!r} is not a valid FHIR id")
+        if isinstance(resource, dict):
+            body_id = resource.get("id")
+            if body_id is None:
+                raise FhirError(400, "required", "an update must carry the resource's id",
+                                f"{resource_type}.id")
+            if body_id != resource_id:
+                raise FhirError(400, "invalid",
+                                f"the body's id {body_id!r} differs from the URL's {resource_id!r}",
+                                f"{resource_type}.id")
+        self.validate_for_write(resource, resource_type)
+
+        row = self._row(resource_type, resource_id, for_update=True)
+        if if_match is not None:
+            expected = parse_etag(if_match)
+            if row is None or row.version_id != expected:
+                current = "none" if row is None else f'W/"{row.version_id}"'
+                raise FhirError(412, "conflict",
+                                f"If-Match {if_match} does not match the current version "
+                                f"({current})")
+        if row is None:
+            return self._insert(resource_type, resource_id, resource, "PUT")
+        if not row.deleted and row.content is not None and _same_content(row.content, resource):
+            return WriteResult(StoredResource.from_row(row), created=False, changed=False)
+        return self._new_version(row, resource, "PUT")
+
+    def delete(self, resource_type: str, resource_id: str) -> StoredResource | None:
+        """Soft delete: a new, empty version. None when it was already deleted."""
+        _check_type(resource_type)
+        row = self._row(resource_type, resource_id, for_update=True)
+        if row is None:
+            raise not_found(resource_type, resource_id)
+        if row.deleted:
+            return None
+        return self._new_version(row, None, "DELETE").stored
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _insert(self, resource_type: str, resource_id: str, resource: dict[str, Any],
+                method: str) -> WriteResult:
+        now = self.clock()
+        content = _with_meta(resource, resource_type, resource_id, 1, now)
+        row = ResourceRow(resource_type=resource_type, id=resource_id, version_id=1,
+                          last_updated=now, deleted=False, content=to_json(content))
+        self.session.add(row)
+        self.session.flush()
+        self._record_version(row, method)
+        search.reindex(self.session, row, content, self.registry)
+        return WriteResult(StoredResource.from_row(row), created=True)
+
+    def _new_version(self, row: ResourceRow, resource: dict[str, Any] | None, method: str
+                     ) -> WriteResult:
+        now = max(self.clock(), as_utc(row.last_updated))
+        version = row.version_id + 1
+        content = (None if resource is None
+                   else to_json(_with_meta(resource, row.resource_type, row.id, version, now)))
+        # Compare-and-set on the version: a concurrent writer that got here first wins and
+        # this one reports a conflict instead of silently overwriting it.
+        result = self.session.execute(
+            update(ResourceRow)
+            .where(ResourceRow.pk == row.pk, ResourceRow.version_id == row.version_id)
+            .values(version_id=version, last_updated=now, deleted=resource is None,
+                    content=content)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            raise FhirError(409, "conflict",
+                            f"{row.resource_type}/{row.id} was changed concurrently; retry")
+        self.session.refresh(row)
+        self._record_version(row, method)
+        if resource is None:
+            search.clear_index(self.session, row.pk)
+        else:
+            search.reindex(self.session, row, json.loads(content or "{}"), self.registry)
+        return WriteResult(StoredResource.from_row(row), created=False)
+
+    def _record_version(self, row: ResourceRow, method: str) -> None:
+        self.session.add(ResourceVersionRow(
+            resource_pk=row.pk, version_id=row.version_id, resource_type=row.resource_type,
+            id=row.id, last_updated=row.last_updated, method=method, content=row.content))
+        self.session.flush()
+
+
+def gone(stored: StoredResource) -> FhirError:
+    return FhirError(410, "deleted",
+                     f"{stored.resource_type}/{stored.id} was deleted (version "
+                     f"{stored.version_id})",
+                     headers={"ETag": stored.etag})
+
+
+def _check_type(resource_type: str) -> None:
+    if not is_supported(resource_type):
+        raise FhirError(404, "not-supported",
+                        f"resource type {resource_type!r} is not supported by this server")
+
+
+def _with_meta(resource: dict[str, Any], resource_type: str, resource_id: str, version: int,
+               moment: datetime) -> dict[str, Any]:
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(version)
+    meta["lastUpdated"] = format_instant(moment)
+    body = {k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta")}
+    return {"resourceType": resource_type, "id": resource_id, "meta": meta, **body}
+
+
+def _comparable(resource: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in (resource.get("meta") or {}).items()
+            if k not in ("versionId", "lastUpdated")}
+    body = {k: v for k, v in resource.items() if k != "meta"}
+    return body | ({"meta": meta} if meta else {})
+
+
+def _same_content(stored_json: str, resource: dict[str, Any]) -> bool:
+    return _comparable(json.loads(stored_json)) == _comparable(resource)
+
+
+def _parse_query(query: str) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    return parse_qsl(query.lstrip("?"), keep_blank_values=True)
+
+
+__all__ = ["Repository", "StoredResource", "WriteResult", "gone", "issue", "parse_etag",
+           "format_instant", "as_utc", "utc_now", "to_json"]

@@ -1,0 +1,14 @@
+"""The resource types this server stores and serves."""
+from __future__ import annotations
+
+SUPPORTED_TYPES: tuple[str, ...] = (
+    "AuditEvent", "CarePlan", "CareTeam", "Communication", "Condition", "Consent", "Coverage",
+    "DocumentReference", "Encounter", "Endpoint", "Goal", "Location", "Organization", "Patient",
+    "Practitioner", "PractitionerRole", "Provenance", "RelatedPerson", "ServiceRequest",
+    "Subscription", "Task",
+)
+_SUPPORTED = frozenset(SUPPORTED_TYPES)
+
+
+def is_supported(resource_type: str) -> bool:
+    return resource_type in _SUPPORTED

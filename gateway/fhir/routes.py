@@ -1,0 +1,233 @@
+"""The FHIR R4 REST API at ``/fhir``: one view per interaction, all storage in the repository."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, Response, g, request
+
+from gateway.auth import authenticate
+from gateway.fhir import search
+from gateway.fhir.bundles import process_bundle
+from gateway.fhir.errors import FhirError, issue, outcome
+from gateway.fhir.http import Prefer, fhir_response, json_body, negotiate
+from gateway.fhir.operations.validate import validate_operation
+from gateway.fhir.rendering import history_bundle, resource_text, searchset
+from gateway.fhir.repository import ID_PATTERN, StoredResource, WriteResult
+from gateway.fhir.resource_types import is_supported
+from gateway.state import gateway_state
+
+bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+
+PUBLIC_ENDPOINTS = {"fhir.metadata"}
+# Query parameters that shape the response rather than select resources.
+FORMAT_PARAMS = {"_format", "_pretty"}
+
+
+@bp.before_request
+def gate() -> None:
+    negotiate(request)
+    if request.endpoint not in PUBLIC_ENDPOINTS:
+        g.principal = authenticate(request.headers.get("Authorization"), gateway_state().config)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+def checked_type(resource_type: str) -> str:
+    if not is_supported(resource_type):
+        raise FhirError(404, "not-supported",
+                        f"resource type {resource_type!r} is not supported by this server")
+    return resource_type
+
+
+def checked_id(resource_id: str) -> str:
+    if resource_id.startswith("$"):
+        raise FhirError(400, "not-supported", f"operation {resource_id!r} is not supported")
+    if not ID_PATTERN.match(resource_id):
+        raise FhirError(400, "invalid", f"{resource_id!r} is not a valid FHIR id")
+    return resource_id
+
+
+def version_headers(stored: StoredResource) -> dict[str, str]:
+    return {"ETag": stored.etag,
+            "Last-Modified": stored.last_updated.strftime("%a, %d %b %Y %H:%M:%S GMT")}
+
+
+def requested_elements() -> list[str] | None:
+    raw = request.args.get("_elements")
+    return [name.strip() for name in raw.split(",") if name.strip()] if raw else None
+
+
+def write_response(result: WriteResult, prefer: Prefer, created_status: int = 201) -> Response:
+    stored = result.stored
+    status = created_status if result.created else 200
+    headers = version_headers(stored)
+    if result.created:
+        headers["Location"] = f"{gateway_state().config.fhir_base_url}/{stored.location}"
+    if prefer.return_ == "minimal":
+        return fhir_response(None, status, headers)
+    if prefer.return_ == "OperationOutcome":
+        verb = "created" if result.created else ("updated" if result.changed else "unchanged")
+        return fhir_response(outcome([issue("information", "informational",
+                                            f"{stored.resource_type}/{stored.id} {verb}, "
+                                            f"version {stored.version_id}")]), status, headers)
+    return fhir_response(stored.content, status, headers)
+
+
+def query_params() -> list[tuple[str, str]]:
+    pairs = list(request.args.items(multi=True))
+    if request.method == "POST":  # POST [type]/_search: the form carries the parameters too
+        pairs += list(request.form.items(multi=True))
+    return [(name, value) for name, value in pairs if name not in FORMAT_PARAMS]
+
+
+def int_param(name: str, default: int, maximum: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise FhirError(400, "invalid", f"{name} must be a non-negative integer", name)
+    return min(int(raw), maximum) if maximum is not None else int(raw)
+
+
+# -- the server as a whole -------------------------------------------------------------------
+
+@bp.get("/metadata")
+def metadata() -> Response:
+    return fhir_response(gateway_state().capability_statement)
+
+
+@bp.post("")
+@bp.post("/")
+def transaction_or_batch() -> Response:
+    bundle = json_body(request)
+    prefer = Prefer.parse(request.headers.get("Prefer"))
+    return fhir_response(process_bundle(gateway_state(), bundle, prefer))
+
+
+# -- type level ----------------------------------------------------------------------------------
+
+@bp.get("/<resource_type>")
+@bp.post("/<resource_type>/_search")
+def search_type(resource_type: str) -> Response:
+    checked_type(resource_type)
+    state = gateway_state()
+    prefer = Prefer.parse(request.headers.get("Prefer"))
+    if request.method == "POST" and request.mimetype != "application/x-www-form-urlencoded":
+        raise FhirError(415, "not-supported",
+                        "POST _search takes application/x-www-form-urlencoded parameters")
+    search_request = search.parse_search(
+        resource_type, query_params(), state.search_registry, lenient=prefer.lenient,
+        default_count=state.config.default_page_size, max_count=state.config.max_page_size)
+    with state.reading() as repository:
+        result = repository.search(search_request)
+    return fhir_response(searchset(state.config.fhir_base_url, resource_type, search_request,
+                                   result))
+
+
+@bp.post("/<resource_type>")
+def create(resource_type: str) -> Response:
+    checked_type(resource_type)
+    resource = json_body(request)
+    prefer = Prefer.parse(request.headers.get("Prefer"))
+    with gateway_state().writing() as repository:
+        result = repository.create(resource_type, resource,
+                                   if_none_exist=request.headers.get("If-None-Exist"))
+    return write_response(result, prefer)
+
+
+@bp.get("/<resource_type>/_history")
+def history_type(resource_type: str) -> Response:
+    return history(checked_type(resource_type), None)
+
+
+@bp.post("/<resource_type>/$validate")
+@bp.post("/<resource_type>/<resource_id>/$validate")
+def validate(resource_type: str, resource_id: str | None = None) -> Response:
+    checked_type(resource_type)
+    state = gateway_state()
+    body = json_body(request)
+    return fhir_response(validate_operation(state.validator, resource_type, body,
+                                            request.args.get("profile"), resource_id))
+
+
+# -- instance level ------------------------------------------------------------------------------
+
+@bp.get("/<resource_type>/<resource_id>")
+def read(resource_type: str, resource_id: str) -> Response:
+    checked_type(resource_type)
+    checked_id(resource_id)
+    with gateway_state().reading() as repository:
+        stored = repository.read(resource_type, resource_id)
+    headers = version_headers(stored)
+    if request.headers.get("If-None-Match") in (stored.etag, f'"{stored.version_id}"'):
+        return fhir_response(None, 304, headers)
+    return fhir_response(resource_text(stored, requested_elements()), 200, headers)
+
+
+@bp.put("/<resource_type>/<resource_id>")
+def update(resource_type: str, resource_id: str) -> Response:
+    checked_type(resource_type)
+    checked_id(resource_id)
+    resource = json_body(request)
+    prefer = Prefer.parse(request.headers.get("Prefer"))
+    with gateway_state().writing() as repository:
+        result = repository.update(resource_type, resource_id, resource,
+                                   if_match=request.headers.get("If-Match"))
+    return write_response(result, prefer)
+
+
+@bp.delete("/<resource_type>/<resource_id>")
+def delete(resource_type: str, resource_id: str) -> Response:
+    checked_type(resource_type)
+    checked_id(resource_id)
+    with gateway_state().writing() as repository:
+        stored = repository.delete(resource_type, resource_id)
+    headers = {"ETag": stored.etag} if stored else {}
+    return fhir_response(None, 204, headers)
+
+
+@bp.get("/<resource_type>/<resource_id>/_history")
+def history_instance(resource_type: str, resource_id: str) -> Response:
+    checked_type(resource_type)
+    checked_id(resource_id)
+    return history(resource_type, resource_id)
+
+
+@bp.get("/<resource_type>/<resource_id>/_history/<version_id>")
+def vread(resource_type: str, resource_id: str, version_id: str) -> Response:
+    checked_type(resource_type)
+    checked_id(resource_id)
+    with gateway_state().reading() as repository:
+        stored = repository.vread(resource_type, resource_id, version_id)
+    return fhir_response(resource_text(stored, requested_elements()), 200,
+                         version_headers(stored))
+
+
+def history(resource_type: str, resource_id: str | None) -> Response:
+    state = gateway_state()
+    count = int_param("_count", state.config.default_page_size, state.config.max_page_size)
+    offset = int_param("_offset", 0)
+    since = parse_since(request.args.get("_since"))
+    with state.reading() as repository:
+        versions, total = repository.history(resource_type, resource_id, since=since,
+                                             count=count, offset=offset)
+        if resource_id and total == 0:
+            raise FhirError(404, "not-found", f"{resource_type}/{resource_id} is not known")
+    path = f"{state.config.fhir_base_url}/{resource_type}"
+    path += f"/{resource_id}/_history" if resource_id else "/_history"
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k in ("_count", "_since")]
+    return fhir_response(history_bundle(state.config.fhir_base_url, path, versions, total, kept,
+                                        count, offset))
+
+
+def parse_since(raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise FhirError(400, "invalid", f"_since must be an instant, got {raw!r}",
+                        "_since") from None
+    if moment.tzinfo is None:
+        raise FhirError(400, "invalid", "_since must include a time zone", "_since")
+    return moment

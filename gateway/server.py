@@ -1,0 +1,51 @@
+"""Running the app under gunicorn, from the same Config every entry point uses."""
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from gateway.config import Config
+
+
+class GatewayServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn with our app factory: each worker builds its own app (and database pool)."""
+
+    def __init__(self, config: Config, options: dict[str, Any]) -> None:
+        self.gateway_config = config
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from gateway.app import create_app
+
+        return create_app(self.gateway_config)
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    # Drop a dead worker's live gauges from the shared Prometheus files.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def serve(config: Config, host: str, port: int, workers: int, *, quiet: bool = False) -> None:
+    options: dict[str, Any] = {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": 4,
+        "timeout": 60,
+        "graceful_timeout": 10,
+        "accesslog": None if quiet else "-",
+        "errorlog": "-",
+        "loglevel": "warning" if quiet else "info",
+        "proc_name": "fhir-care-gateway",
+    }
+    if config.prometheus_multiproc_dir:
+        options["child_exit"] = _child_exit
+    GatewayServer(config, options).run()

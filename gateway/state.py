@@ -1,0 +1,46 @@
+"""What one app instance holds: built once by the app factory, reached through ``gateway_state``."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.config import Config
+from gateway.db.engine import begin_write
+from gateway.fhir.repository import Repository
+from gateway.fhir.search import SearchParameterRegistry
+from gateway.fhir.validation import Validator
+from gateway.observability import Metrics
+
+
+@dataclass
+class GatewayState:
+    config: Config
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    validator: Validator
+    search_registry: SearchParameterRegistry
+    metrics: Metrics
+    capability_statement: dict[str, Any] = field(default_factory=dict)
+
+    @contextmanager
+    def reading(self) -> Iterator[Repository]:
+        """A repository on a read-only session."""
+        with self.session_factory() as session:
+            yield Repository(session, self.validator, self.search_registry)
+
+    @contextmanager
+    def writing(self) -> Iterator[Repository]:
+        """A repository whose changes commit together when the block ends without error."""
+        with self.session_factory() as session, session.begin():
+            begin_write(session)
+            yield Repository(session, self.validator, self.search_registry)
+
+
+def gateway_state() -> GatewayState:
+    return current_app.extensions["gateway"]

