@@ -124,8 +124,7 @@ fhir-care-gateway demo
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def validate(files: tuple[Path, ...]) -> None:
     """Validate FHIR JSON resources or Bundles; print an OperationOutcome per file."""
-    from gateway.fhir.validation import Validator, has_errors, outcome_from_issues
-    from gateway.fhir.validation import ValidationIssue
+    from gateway.fhir.validation import ValidationIssue, Validator, has_errors, outcome_from_issues
 
     validator = Validator(config_from_env().profiles_dir)
     failed = 0

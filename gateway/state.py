@@ -32,14 +32,16 @@ class GatewayState:
     def reading(self) -> Iterator[Repository]:
         """A repository on a read-only session."""
         with self.session_factory() as session:
-            yield Repository(session, self.validator, self.search_registry)
+            yield Repository(session, self.validator, self.search_registry,
+                             self.config.fhir_base_url)
 
     @contextmanager
     def writing(self) -> Iterator[Repository]:
         """A repository whose changes commit together when the block ends without error."""
         with self.session_factory() as session, session.begin():
             begin_write(session)
-            yield Repository(session, self.validator, self.search_registry)
+            yield Repository(session, self.validator, self.search_registry,
+                             self.config.fhir_base_url)
 
 
 def gateway_state() -> GatewayState:

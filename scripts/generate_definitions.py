@@ -79,7 +79,8 @@ def trim_element(element: dict) -> dict:
     constraints = [
         {k: c[k] for k in ("key", "severity", "human", "expression") if k in c}
         for c in element.get("constraint", [])
-        if c.get("key", "").split("-")[0] not in ("ele", "ext", "dom")  # generic ones are structural
+        # ele-, ext- and dom- invariants are the generic structural rules the validator applies.
+        if c.get("key", "").split("-")[0] not in ("ele", "ext", "dom")
     ]
     if constraints:
         kept["constraint"] = constraints

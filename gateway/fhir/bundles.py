@@ -16,14 +16,21 @@ from gateway.fhir import search
 from gateway.fhir.errors import FhirError, outcome
 from gateway.fhir.http import Prefer
 from gateway.fhir.rendering import searchset
-from gateway.fhir.repository import ID_PATTERN, Repository, StoredResource, WriteResult
-from gateway.fhir.repository import format_instant
+from gateway.fhir.repository import (
+    ID_PATTERN,
+    Repository,
+    StoredResource,
+    WriteResult,
+    format_instant,
+)
 from gateway.fhir.resource_types import is_supported
 
 if TYPE_CHECKING:
     from gateway.state import GatewayState
 
 PROCESSING_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
+# A conditional create whose match exists is processed with the creates, but stores nothing.
+MATCHED = "MATCHED"
 STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content"}
 
 
@@ -131,7 +138,7 @@ def run_transaction(repository: Repository, entries: list[EntryRequest], base: s
         if entry.resource is not None:
             entry.resource = rewrite_references(repository, entry, targets)
     responses: dict[int, dict[str, Any]] = {}
-    for entry in sorted(entries, key=lambda e: (PROCESSING_ORDER[e.method], e.index)):
+    for entry in sorted(entries, key=lambda e: (PROCESSING_ORDER.get(e.method, 1), e.index)):
         try:
             responses[entry.index] = perform(repository, entry, targets, base, state, prefer)
         except FhirError as error:
@@ -166,10 +173,10 @@ def assign_identities(repository: Repository, entries: list[EntryRequest], base:
                                 f"{entry.path}.request.ifNoneExist")
             entry.resource_id = existing[0].id if existing else repository.new_id()
             if existing:
-                entry.method = "MATCHED"  # conditional create that found its match
-        if entry.full_url and entry.method in ("POST", "PUT", "MATCHED"):
+                entry.method = MATCHED
+        if entry.full_url and entry.method in ("POST", "PUT", MATCHED):
             targets[entry.full_url] = f"{entry.resource_type}/{entry.resource_id}"
-        if entry.method in ("POST", "PUT", "MATCHED") and entry.resource_id:
+        if entry.method in ("POST", "PUT", MATCHED) and entry.resource_id:
             # Absolute fullUrls on this server resolve the same way as relative references.
             targets[f"{base}/{entry.resource_type}/{entry.resource_id}"] = \
                 f"{entry.resource_type}/{entry.resource_id}"
@@ -219,7 +226,7 @@ def perform(repository: Repository, entry: EntryRequest, targets: dict[str, str]
         stored = repository.delete(entry.resource_type, entry.resource_id)
         return {"response": {"status": "204 No Content",
                              **({"etag": stored.etag} if stored else {})}}
-    if entry.method == "MATCHED":
+    if entry.method == MATCHED:
         stored = repository.read(entry.resource_type, entry.resource_id or "")
         return write_entry(WriteResult(stored, created=False, changed=False), base, prefer)
     if entry.method == "POST":
@@ -249,7 +256,7 @@ def read_entry(repository: Repository, entry: EntryRequest, base: str, state: Ga
     if entry.resource_id is None:
         request = search.parse_search(entry.resource_type, entry.query, state.search_registry,
                                       lenient=False, default_count=state.config.default_page_size,
-                                      max_count=state.config.max_page_size)
+                                      max_count=state.config.max_page_size, base_url=base)
         result = repository.search(request)
         bundle = json.loads(searchset(base, entry.resource_type, request, result))
         return {"resource": bundle, "response": {"status": "200 OK"}}

@@ -26,8 +26,11 @@ def negotiate(request: Request) -> None:
                             f"{FHIR_JSON}", "_format")
         return
     accept = request.accept_mimetypes
-    if not accept or accept.best_match(
-            [FHIR_JSON, "application/json", "application/json+fhir"]) is not None:
+    # Compare media types without their parameters: "application/fhir+json; fhirVersion=4.0"
+    # asks for what we serve.
+    served = {*JSON_TYPES, "application/json+fhir", "*/*", "application/*"}
+    if not accept or any(value.split(";")[0].strip().lower() in served and quality > 0
+                         for value, quality in accept):
         return
     raise FhirError(406, "not-supported",
                     f"none of the Accept types {request.headers.get('Accept')!r} can be served; "

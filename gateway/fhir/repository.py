@@ -98,12 +98,14 @@ class Repository:
     """Reads and writes FHIR resources in one SQLAlchemy session."""
 
     def __init__(self, session: Session, validator: Validator,
-                 registry: search.SearchParameterRegistry,
+                 registry: search.SearchParameterRegistry, base_url: str,
                  clock: Callable[[], datetime] = utc_now,
                  new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
         self.session = session
         self.validator = validator
         self.registry = registry
+        # Our own FHIR base: absolute references to it are indexed as local ones.
+        self.base_url = base_url
         self.clock = clock
         self.new_id = new_id
 
@@ -172,7 +174,7 @@ class Repository:
         if not params:
             raise FhirError(400, "invalid", f"the conditional query {query!r} has no criteria")
         request = search.parse_search(resource_type, params, self.registry, lenient=False,
-                                      default_count=2, max_count=2)
+                                      default_count=2, max_count=2, base_url=self.base_url)
         request.count, request.offset = 2, 0
         result = search.execute_search(self.session, request, self.registry)
         return [StoredResource.from_row(row) for row in result.rows]
@@ -259,7 +261,7 @@ class Repository:
         self.session.add(row)
         self.session.flush()
         self._record_version(row, method)
-        search.reindex(self.session, row, content, self.registry)
+        search.reindex(self.session, row, content, self.registry, base_url=self.base_url)
         return WriteResult(StoredResource.from_row(row), created=True)
 
     def _new_version(self, row: ResourceRow, resource: dict[str, Any] | None, method: str
@@ -285,7 +287,8 @@ class Repository:
         if resource is None:
             search.clear_index(self.session, row.pk)
         else:
-            search.reindex(self.session, row, json.loads(content or "{}"), self.registry)
+            search.reindex(self.session, row, json.loads(content or "{}"), self.registry,
+                           base_url=self.base_url)
         return WriteResult(StoredResource.from_row(row), created=False)
 
     def _record_version(self, row: ResourceRow, method: str) -> None:

@@ -124,7 +124,8 @@ def search_type(resource_type: str) -> Response:
                         "POST _search takes application/x-www-form-urlencoded parameters")
     search_request = search.parse_search(
         resource_type, query_params(), state.search_registry, lenient=prefer.lenient,
-        default_count=state.config.default_page_size, max_count=state.config.max_page_size)
+        default_count=state.config.default_page_size, max_count=state.config.max_page_size,
+        base_url=state.config.fhir_base_url)
     with state.reading() as repository:
         result = repository.search(search_request)
     return fhir_response(searchset(state.config.fhir_base_url, resource_type, search_request,

@@ -13,7 +13,8 @@ from tests.fhir.builders import patient
 
 def repository(app, session) -> Repository:
     state = app.extensions["gateway"]
-    return Repository(session, state.validator, state.search_registry)
+    return Repository(session, state.validator, state.search_registry,
+                      state.config.fhir_base_url)
 
 
 def test_a_stale_writer_gets_409(app, session_factory):

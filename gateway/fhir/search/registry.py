@@ -62,6 +62,10 @@ class SearchParam:
         return self.description
 
     @property
+    def target(self) -> tuple[str, ...]:
+        return self.targets
+
+    @property
     def indexed(self) -> bool:
         """Whether reindex() writes rows for it (the resource-table ones need none)."""
         return self.column is None and self.extractor is not None

@@ -1,0 +1,332 @@
+"""Running a SearchRequest against the index tables (never against the stored JSON).
+
+Every criterion becomes ``resource.pk IN (SELECT resource_pk FROM <index> WHERE resource_type =
+... AND param = ... AND <value>)``: an uncorrelated semi-join both SQLite and PostgreSQL drive
+from the index's (resource_type, param, value) b-tree. ``_Builder.candidates`` is the one place
+that defines which rows a search may return; an access filter is ANDed in there.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, tuple_
+from sqlalchemy.orm import Session, aliased
+
+from gateway.db.models import (
+    DateIndex,
+    ReferenceIndex,
+    ResourceRow,
+    StringIndex,
+    TokenIndex,
+    UriIndex,
+)
+from gateway.fhir.search.parse import (
+    Criterion,
+    DateValue,
+    Include,
+    ReferenceValue,
+    SearchRequest,
+    StringValue,
+    TokenValue,
+    UriValue,
+)
+from gateway.fhir.search.registry import SearchParameterRegistry
+
+# Given the resource entity (ResourceRow or an alias of it), a condition rows must meet.
+AccessFilter = Callable[[Any], ColumnElement[bool]]
+
+_TABLES: dict[str, Any] = {"token": TokenIndex, "string": StringIndex,
+                           "reference": ReferenceIndex, "date": DateIndex, "uri": UriIndex}
+_SORT_COLUMNS = {"date": "low", "string": "normalized", "token": "code", "uri": "value"}
+# _include:iterate follows at most this many further hops.
+MAX_ITERATIONS = 4
+
+
+@dataclass
+class SearchResult:
+    """One page of matches (ordered), the total if counted, and included resources."""
+
+    rows: list[ResourceRow]
+    total: int | None
+    included: list[ResourceRow] = field(default_factory=list)
+    has_next: bool = False
+    include_truncated: bool = False  # more than request.include_limit included resources
+
+
+def execute_search(session: Session, request: SearchRequest,
+                   registry: SearchParameterRegistry, *,
+                   access_filter: AccessFilter | None = None) -> SearchResult:
+    """Run ``request``; ``access_filter`` restricts matches, chained targets and includes."""
+    builder = _Builder(session.get_bind().dialect.name, access_filter)
+    conditions = builder.candidates(ResourceRow, request.resource_type, request.criteria)
+    if request.summary_count or request.count == 0:
+        total = None if request.total_mode == "none" and not request.summary_count else (
+            _count(session, conditions))
+        return SearchResult([], total)
+
+    statement = (select(ResourceRow).where(*conditions)
+                 .order_by(*builder.order_by(ResourceRow, request))
+                 .offset(request.offset).limit(request.count + 1))
+    rows = list(session.scalars(statement))
+    has_next = len(rows) > request.count
+    rows = rows[:request.count]
+
+    total: int | None = None
+    if request.total_mode != "none":
+        # A short page tells the total for free (unless the offset ran past the end).
+        known = not has_next and (rows or request.offset == 0)
+        total = request.offset + len(rows) if known else _count(session, conditions)
+
+    included, truncated = builder.included(session, request, rows)
+    return SearchResult(rows, total, included, has_next, truncated)
+
+
+def _count(session: Session, conditions: list[ColumnElement[bool]]) -> int:
+    statement = select(func.count()).select_from(ResourceRow).where(*conditions)
+    return int(session.scalar(statement) or 0)
+
+
+class _Builder:
+    def __init__(self, dialect: str, access_filter: AccessFilter | None) -> None:
+        self.dialect = dialect
+        self.access_filter = access_filter
+
+    # --- which rows --------------------------------------------------------------------
+
+    def candidates(self, entity: Any, resource_type: str, criteria: Iterable[Criterion]
+                   ) -> list[ColumnElement[bool]]:
+        """The conditions a row of ``entity`` must meet: the single definition of a match."""
+        conditions: list[ColumnElement[bool]] = [
+            entity.resource_type == resource_type,
+            entity.deleted.is_(False),
+        ]
+        if self.access_filter is not None:
+            conditions.append(self.access_filter(entity))
+        conditions.extend(self.criterion(entity, criterion) for criterion in criteria)
+        return conditions
+
+    def criterion(self, entity: Any, criterion: Criterion) -> ColumnElement[bool]:
+        param = criterion.param
+        if param.column == "id":
+            ids = [value.code for value in criterion.values if isinstance(value, TokenValue)]
+            return entity.id.not_in(ids) if criterion.modifier == "not" else entity.id.in_(ids)
+        if param.column == "last_updated":
+            column = entity.last_updated
+            return or_(*(_date(value, column, column) for value in criterion.values
+                         if isinstance(value, DateValue)))
+        table = aliased(_TABLES[param.type])
+        rows = select(table.resource_pk).where(table.resource_type == param.resource_type,
+                                               table.param == param.code)
+        if criterion.missing is not None:
+            return entity.pk.not_in(rows) if criterion.missing else entity.pk.in_(rows)
+        if criterion.chain:
+            return entity.pk.in_(rows.where(or_(*(self._chained(table, c)
+                                                  for c in criterion.chain))))
+        matches = rows.where(or_(*(self._value(table, criterion, v) for v in criterion.values)))
+        return entity.pk.not_in(matches) if criterion.modifier == "not" else (
+            entity.pk.in_(matches))
+
+    def _chained(self, references: Any, criterion: Criterion) -> ColumnElement[bool]:
+        target = aliased(ResourceRow)
+        target_type = criterion.param.resource_type
+        ids = select(target.id).where(*self.candidates(target, target_type, [criterion]))
+        return and_(references.target_type == target_type, references.target_id.in_(ids))
+
+    def _value(self, table: Any, criterion: Criterion, value: Any) -> ColumnElement[bool]:
+        if isinstance(value, TokenValue):
+            return _token(table, value)
+        if isinstance(value, StringValue):
+            return self._string(table, criterion.modifier, value)
+        if isinstance(value, DateValue):
+            return _date(value, table.low, table.high)
+        if isinstance(value, ReferenceValue):
+            return _reference(table, value, criterion.target_types or criterion.param.targets)
+        if isinstance(value, UriValue):
+            return _uri(table, criterion.modifier, value.value)
+        raise TypeError(f"unexpected search value {value!r}")
+
+    def _string(self, table: Any, modifier: str | None, value: StringValue
+                ) -> ColumnElement[bool]:
+        if modifier == "exact":
+            # The normalized equality lets the (resource_type, param, normalized) index find it.
+            return and_(table.normalized == value.normalized, table.exact == value.text)
+        if modifier == "contains":
+            return table.normalized.like(f"%{_like_escape(value.normalized)}%", escape="\\")
+        return self._starts_with(table.normalized, value.normalized)
+
+    def _starts_with(self, column: Any, prefix: str) -> ColumnElement[bool]:
+        """``column`` starts with ``prefix``, as a range the b-tree index can scan.
+
+        Both sides are code-point (byte) order comparisons: SQLite's BINARY collation, and
+        PostgreSQL's ``~>=~``/``~<~`` operators, which its text_pattern_ops index serves
+        whatever the database collation.
+        """
+        upper = _successor(prefix)
+        if self.dialect == "postgresql":
+            low = column.op("~>=~", is_comparison=True)(prefix)
+            return and_(low, column.op("~<~", is_comparison=True)(upper)) if upper else low
+        return and_(column >= prefix, column < upper) if upper else column >= prefix
+
+    # --- order ---------------------------------------------------------------------------
+
+    def order_by(self, entity: Any, request: SearchRequest) -> list[Any]:
+        """``_sort`` keys (missing values last either way), then pk for a stable order."""
+        terms: list[Any] = []
+        for key in request.sort:
+            param = key.param
+            if param.column is not None:
+                expression = getattr(entity, param.column)
+            else:
+                table = aliased(_TABLES[param.type])
+                # A date parameter sorts by the earliest instant it covers.
+                expression = (select(func.min(getattr(table, _SORT_COLUMNS[param.type])))
+                              .where(table.resource_pk == entity.pk,
+                                     table.resource_type == param.resource_type,
+                                     table.param == param.code)
+                              .scalar_subquery())
+            ordered = expression.desc() if key.descending else expression.asc()
+            terms.append(ordered.nulls_last())
+        terms.append(entity.pk.asc())
+        return terms
+
+    # --- _include / _revinclude --------------------------------------------------------
+
+    def included(self, session: Session, request: SearchRequest, page: list[ResourceRow]
+                 ) -> tuple[list[ResourceRow], bool]:
+        """Resources the page's includes reach, without duplicates or page rows."""
+        everything = [*request.includes, *request.revincludes]
+        if not page or not everything:
+            return [], False
+        seen = {row.pk for row in page}
+        found: list[ResourceRow] = []
+        frontier = page
+        for depth in range(MAX_ITERATIONS + 1):
+            wanted = everything if depth == 0 else [i for i in everything if i.iterate]
+            if not wanted or not frontier:
+                break
+            fresh: list[ResourceRow] = []
+            for include in wanted:
+                budget = request.include_limit - len(found) - len(fresh) + 1
+                for row in session.scalars(self._include(include, frontier, budget)):
+                    if row.pk not in seen:
+                        seen.add(row.pk)
+                        fresh.append(row)
+                if len(found) + len(fresh) > request.include_limit:
+                    return (found + fresh)[:request.include_limit], True
+            found.extend(fresh)
+            frontier = fresh
+        return found, False
+
+    def _include(self, include: Include, frontier: list[ResourceRow], limit: int
+                 ) -> Select[tuple[ResourceRow]]:
+        references = aliased(ReferenceIndex)
+        code = include.param.code
+        if include.reverse:
+            conditions = [references.resource_type == include.source_type,
+                          references.param == code,
+                          _pointing_at(references, include, frontier)]
+            matches = ResourceRow.pk.in_(select(references.resource_pk).where(*conditions))
+            kind = [ResourceRow.resource_type == include.source_type]
+        else:
+            sources = [row.pk for row in frontier if row.resource_type == include.source_type]
+            conditions = [references.resource_pk.in_(sources),
+                          references.resource_type == include.source_type,
+                          references.param == code, references.target_id.is_not(None)]
+            if include.target_type:
+                conditions.append(references.target_type == include.target_type)
+            targets = select(references.target_type, references.target_id).where(*conditions)
+            matches = tuple_(ResourceRow.resource_type, ResourceRow.id).in_(targets)
+            kind = []
+        statement = select(ResourceRow).where(*kind, matches, ResourceRow.deleted.is_(False))
+        if self.access_filter is not None:
+            statement = statement.where(self.access_filter(ResourceRow))
+        return statement.order_by(ResourceRow.pk).limit(max(limit, 1))
+
+
+def _pointing_at(references: Any, include: Include, frontier: list[ResourceRow]
+                 ) -> ColumnElement[bool]:
+    """The reference rows of a _revinclude that point at rows of ``frontier``."""
+    by_type: dict[str, list[str]] = {}
+    for row in frontier:
+        allowed = (row.resource_type == include.target_type if include.target_type
+                   else not include.param.targets or row.resource_type in include.param.targets)
+        if allowed:
+            by_type.setdefault(row.resource_type, []).append(row.id)
+    if not by_type:
+        return false()
+    return or_(*(and_(references.target_type == resource_type, references.target_id.in_(ids))
+                 for resource_type, ids in by_type.items()))
+
+
+# --- value conditions ----------------------------------------------------------------------
+
+def _token(table: Any, value: TokenValue) -> ColumnElement[bool]:
+    conditions = []
+    if value.code is not None:
+        conditions.append(table.code == value.code)
+    if value.match_system:
+        conditions.append(table.system == value.system if value.system is not None
+                          else table.system.is_(None))
+    return and_(*conditions)
+
+
+def _date(value: DateValue, low: Any, high: Any) -> ColumnElement[bool]:
+    """FHIR's prefix semantics between the indexed range [low, high] and the value's range."""
+    start, end = value.low, value.high
+    # low <= high, so "within" also bounds low from above: a closed range the index can scan.
+    within = and_(low >= start, low <= end, high <= end)
+    conditions = {
+        "eq": lambda: within,
+        "ne": lambda: or_(low < start, high > end),
+        "gt": lambda: high > end,
+        "lt": lambda: low < start,
+        "ge": lambda: or_(high > end, within),
+        "le": lambda: or_(low < start, within),
+        "sa": lambda: low > end,
+        "eb": lambda: high < start,
+        "ap": lambda: and_(low <= end, high >= start),  # the value's range is already widened
+    }
+    result: ColumnElement[bool] = conditions[value.prefix]()
+    return result
+
+
+def _reference(table: Any, value: ReferenceValue, target_types: tuple[str, ...]
+               ) -> ColumnElement[bool]:
+    if value.url is not None:
+        return table.url == value.url
+    conditions = [table.target_id == value.id]
+    if value.type is not None:
+        conditions.append(table.target_type == value.type)
+    elif target_types:
+        # Only allowed target types were indexed, so for a bare id this changes no result;
+        # it lets the (resource_type, param, target_type, target_id) index find the rows.
+        conditions.append(table.target_type.in_(target_types))
+    return and_(*conditions)
+
+
+def _uri(table: Any, modifier: str | None, value: str) -> ColumnElement[bool]:
+    if modifier == "below":
+        return or_(table.value == value,
+                   table.value.like(f"{_like_escape(value.rstrip('/'))}/%", escape="\\"))
+    if modifier == "above":
+        parts = value.rstrip("/").split("/")
+        ancestors = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+        return table.value.in_([a for a in ancestors if "://" in a or a == value])
+    return table.value == value
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _successor(prefix: str) -> str | None:
+    """The smallest string above every string starting with ``prefix`` (None: unbounded)."""
+    for position in range(len(prefix) - 1, -1, -1):
+        code = ord(prefix[position]) + 1
+        if code == 0xD800:  # skip the surrogate block, which UTF-8 cannot encode
+            code = 0xE000
+        if code <= 0x10FFFF:
+            return prefix[:position] + chr(code)
+    return None
