@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from gateway.cli import cli
-from tests.fhir.builders import care_plan, patient
+from tests.api.builders import care_plan, patient
 
 COMMANDS = [[], ["serve"], ["demo"], ["db"], ["db", "upgrade"], ["validate"]]
 

@@ -31,7 +31,7 @@ def has_errors(issues: Iterable[ValidationIssue]) -> bool:
 
 
 def outcome_from_issues(issues: Sequence[ValidationIssue]) -> dict:
-    """An OperationOutcome for the issues; a single information issue "All OK" when there are none."""
+    """An OperationOutcome listing the issues; one information issue "All OK" if there are none."""
     if not issues:
         return {"resourceType": "OperationOutcome",
                 "issue": [{"severity": "information", "code": "informational",

@@ -50,6 +50,12 @@ def json_type(value: object) -> str:
     return "object" if isinstance(value, dict) else type(value).__name__
 
 
+def a_json_type(value: object) -> str:
+    """The JSON type name with its article ("an object", "a string"), for diagnostics."""
+    name = json_type(value)
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
 def show(value: object, limit: int = 60) -> str:
     """A short quoted rendering of a primitive value for diagnostics."""
     text = value if isinstance(value, str) else repr(value)
@@ -82,7 +88,7 @@ def _base64_error(value: str) -> str | None:
 def _xhtml_error(value: str) -> str | None:
     if value.lstrip().startswith("<div"):
         return None
-    return "xhtml narrative must be a single XHTML <div> element"
+    return "Narrative xhtml must be a single XHTML <div> element"
 
 
 EXTRA_CHECKS = {"date": _calendar_error, "dateTime": _calendar_error, "instant": _calendar_error,
@@ -106,31 +112,33 @@ class PrimitiveType:
         kind = self.json_kind
         if kind == "string":
             if type(value) is not str:
-                return f"must be a JSON string, not a {json_type(value)}"
+                return f"Expected a JSON string for {self.name} but found {a_json_type(value)}"
             if not value:
-                return "must not be an empty string"
+                return "Empty strings are not allowed; omit the element instead"
             if self.max_length is not None and len(value) > self.max_length:
-                return f"is longer than the {self.max_length} characters allowed"
+                return f"The {self.name} is longer than the {self.max_length} characters allowed"
             if self.pattern is not None and self.pattern.fullmatch(value) is None:
                 return self._format_error(value)
         elif kind == "boolean":
             if type(value) is not bool:
-                return f"must be a JSON boolean (true or false), not a {json_type(value)}"
+                return f"Expected a JSON boolean (true or false) but found {a_json_type(value)}"
             return None
         elif kind == "integer":
             if type(value) is not int:
-                return f"must be a JSON number without a fraction, not a {json_type(value)}"
+                return (f"Expected a JSON number without a fraction for {self.name} but found "
+                        f"{a_json_type(value)}")
             if self.min_value is not None and value < self.min_value \
                     or self.max_value is not None and value > self.max_value:
-                return f"{value} is outside the 32-bit range of {self.name}"
+                return (f"{value} is outside the range of {self.name} "
+                        f"({self.min_value}..{self.max_value})")
             if self.pattern is not None and self.pattern.fullmatch(str(value)) is None:
                 return self._format_error(value)
             return None
         elif kind == "decimal":
             if type(value) not in (int, float):
-                return f"must be a JSON number, not a {json_type(value)}"
+                return f"Expected a JSON number for decimal but found {a_json_type(value)}"
             if not math.isfinite(value):
-                return f"{value} is not a finite decimal"
+                return f"{value} is not a finite decimal number"
             return None
         extra = EXTRA_CHECKS.get(self.name)
         return extra(value) if extra is not None else None

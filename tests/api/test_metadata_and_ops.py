@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from gateway.fhir.resource_types import SUPPORTED_TYPES
-from tests.fhir.builders import care_plan, patient
+from tests.api.builders import care_plan, patient
 
 FHIR_JSON = "application/fhir+json"
 

@@ -1,7 +1,7 @@
 """Instance and type history."""
 from __future__ import annotations
 
-from tests.fhir.builders import patient
+from tests.api.builders import patient
 
 FHIR_JSON = "application/fhir+json"
 

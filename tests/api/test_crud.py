@@ -1,7 +1,7 @@
 """Create, read, vread, update, delete and their headers, through HTTP."""
 from __future__ import annotations
 
-from tests.fhir.builders import care_plan, patient
+from tests.api.builders import care_plan, patient
 
 FHIR_JSON = "application/fhir+json"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fhir.builders import patient
+from tests.api.builders import patient
 
 FHIR_JSON = "application/fhir+json"
 

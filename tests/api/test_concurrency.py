@@ -8,7 +8,7 @@ from gateway.db.engine import begin_write
 from gateway.db.models import ResourceRow
 from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import Repository
-from tests.fhir.builders import patient
+from tests.api.builders import patient
 
 
 def repository(app, session) -> Repository:

@@ -1,7 +1,7 @@
 """transaction (atomic, urn:uuid rewriting) and batch (independent entries) Bundles."""
 from __future__ import annotations
 
-from tests.fhir.builders import AGENCY, care_plan, care_team, patient
+from tests.api.builders import AGENCY, care_plan, care_team, patient
 
 FHIR_JSON = "application/fhir+json"
 PATIENT_URN = "urn:uuid:6d9f1c9e-3c2b-4a47-9b7e-0f7c8d1b2a01"

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from werkzeug.serving import make_server
 
+from tests.api.builders import care_team, patient
 from tests.conftest import OPERATOR_KEY
-from tests.fhir.builders import care_team, patient
 
 
 @pytest.fixture
