@@ -23,6 +23,13 @@ from gateway.state import GatewayState, gateway_state
 
 log = logging.getLogger(__name__)
 
+# Metric labels: the FHIR interaction codes (CapabilityStatement.rest.resource.interaction).
+INTERACTIONS = {"fhir.metadata": "capabilities", "fhir.transaction_or_batch": "transaction",
+                "fhir.search_type": "search-type", "fhir.create": "create", "fhir.read": "read",
+                "fhir.vread": "vread", "fhir.update": "update", "fhir.delete": "delete",
+                "fhir.history_type": "history-type", "fhir.history_instance": "history-instance",
+                "fhir.validate": "operation-validate"}
+
 HTTP_ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found",
                     405: "not-supported", 406: "not-supported", 409: "conflict", 410: "deleted",
                     412: "conflict", 413: "too-costly", 415: "not-supported", 422: "processing"}
@@ -125,7 +132,8 @@ def _register_metrics_hooks(app: Flask) -> None:
     def record(response: Response) -> Response:
         started = g.get("started")
         if started is not None and request.endpoint != "metrics":
-            interaction = (request.endpoint or "unmatched").removeprefix("fhir.")
+            interaction = INTERACTIONS.get(request.endpoint or "",
+                                           request.endpoint or "unmatched")
             gateway_state().metrics.observe(interaction, response.status_code,
                                             time.perf_counter() - started)
         return response

@@ -76,4 +76,4 @@ def test_metrics_count_requests_by_interaction_and_status(client, auth):
     client.get("/fhir/metadata")
     text = client.get("/metrics").get_data(as_text=True)
     assert 'gateway_http_requests_total{interaction="read",status="404"} 1.0' in text
-    assert 'gateway_http_request_seconds_bucket{interaction="metadata"' in text
+    assert 'gateway_http_request_seconds_bucket{interaction="capabilities"' in text
