@@ -1,18 +1,39 @@
-"""``_elements``: return only the named top-level elements, marked as a subset."""
+"""``_elements``: return only the named top-level elements, marked as a subset.
+
+Mandatory elements are kept whatever is asked (the specification says servers SHOULD), and a
+choice element is asked for by its name without the type (``value`` keeps ``valueQuantity``).
+"""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
+from gateway.fhir.validation.model import base_model
+
 # Kept whatever is asked: what a resource is, and the metadata that makes it a version.
-ALWAYS_KEPT = ("resourceType", "id", "meta")
+ALWAYS_KEPT = frozenset({"resourceType", "id", "meta"})
 SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
              "code": "SUBSETTED", "display": "Resource encoded in summary mode"}
 
 
+@lru_cache(maxsize=64)
+def _json_names(resource_type: str, elements: tuple[str, ...]) -> frozenset[str]:
+    """The JSON property names to keep for ``elements`` of a type, mandatory ones included."""
+    node = base_model().resources.get(resource_type)
+    if node is None:
+        return ALWAYS_KEPT | frozenset(elements)
+    names = set(ALWAYS_KEPT)
+    for element in node.required:
+        names.update(element.json_names)
+    for name in elements:
+        element = node.elements.get(name) or node.elements.get(f"{name}[x]")
+        names.update(element.json_names if element else (name,))
+    return frozenset(names)
+
+
 def apply_elements(resource: dict[str, Any], elements: list[str]) -> dict[str, Any]:
-    wanted = set(elements)
-    kept = {key: value for key, value in resource.items()
-            if key in ALWAYS_KEPT or key in wanted or key.lstrip("_") in wanted}
+    keep = _json_names(str(resource.get("resourceType")), tuple(sorted(set(elements))))
+    kept = {key: value for key, value in resource.items() if key in keep}
     meta = dict(kept.get("meta") or {})
     tags = [tag for tag in meta.get("tag", []) if tag.get("code") != "SUBSETTED"]
     meta["tag"] = [*tags, SUBSETTED]

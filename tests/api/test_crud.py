@@ -177,3 +177,13 @@ def test_audit_events_are_append_only(client, auth):
                          headers={**auth, "Content-Type": FHIR_JSON})
     assert changed.status_code == 403
     assert changed.get_json()["issue"][0]["code"] == "forbidden"
+
+
+def test_elements_keeps_the_asked_and_the_mandatory_elements(client, auth):
+    created = create(client, auth, care_plan("p1", title="Plan", description="long text"))
+    plan_id = created.get_json()["id"]
+    body = client.get(f"/fhir/CarePlan/{plan_id}?_elements=title", headers=auth).get_json()
+    # title was asked for; status, intent and subject are mandatory (1..1) in R4.
+    assert set(body) == {"resourceType", "id", "meta", "title", "status", "intent", "subject"}
+    assert body["meta"]["tag"][-1]["code"] == "SUBSETTED"
+    assert body["meta"]["versionId"] == "1"
