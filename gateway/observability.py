@@ -22,7 +22,7 @@ class Metrics:
 
     def observe(self, interaction: str, status: int, seconds: float) -> None:
         self.requests.labels(interaction=interaction, status=str(status)).inc()
-        self.latency.labels(interaction=interaction).observe(seconds)
+        self.latency.labels(interaction=interaction, status=str(status)).observe(seconds)
 
     def render(self) -> bytes:
         if self.multiprocess_dir:
@@ -36,6 +36,7 @@ def make_metrics(multiprocess_dir: str | None) -> Metrics:
     registry = CollectorRegistry(auto_describe=True)
     requests = Counter("gateway_http_requests", "HTTP requests by interaction and status",
                        ["interaction", "status"], registry=registry)
-    latency = Histogram("gateway_http_request_seconds", "HTTP request latency by interaction",
-                        ["interaction"], buckets=LATENCY_BUCKETS, registry=registry)
+    latency = Histogram("gateway_http_request_seconds",
+                        "HTTP request latency by interaction and status",
+                        ["interaction", "status"], buckets=LATENCY_BUCKETS, registry=registry)
     return Metrics(registry, requests, latency, multiprocess_dir)

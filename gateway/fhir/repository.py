@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.db.models import ResourceRow, ResourceVersionRow
@@ -259,7 +260,12 @@ class Repository:
         row = ResourceRow(resource_type=resource_type, id=resource_id, version_id=1,
                           last_updated=now, deleted=False, content=to_json(content))
         self.session.add(row)
-        self.session.flush()
+        try:
+            self.session.flush()
+        except IntegrityError:
+            # Another writer created the same id first (create-on-update race).
+            raise FhirError(409, "conflict", f"{resource_type}/{resource_id} was created "
+                            f"concurrently by another request; retry") from None
         self._record_version(row, method)
         search.reindex(self.session, row, content, self.registry, base_url=self.base_url)
         return WriteResult(StoredResource.from_row(row), created=True)

@@ -37,3 +37,13 @@ def test_a_stale_writer_gets_409(app, session_factory):
             repository(app, session)._new_version(stale_row, {**created.json(),
                                                               "gender": "other"}, "PUT")
         assert conflict.value.status == 409
+
+
+def test_a_second_create_of_the_same_new_id_gets_409(app, session_factory):
+    # Two create-on-update requests for one new id: the loser must hear "conflict", not crash.
+    with session_factory() as session, session.begin():
+        begin_write(session)
+        repository(app, session)._insert("Patient", "same-id", patient(), "PUT")
+        with pytest.raises(FhirError) as conflict:
+            repository(app, session)._insert("Patient", "same-id", patient(), "PUT")
+        assert conflict.value.status == 409
