@@ -158,14 +158,32 @@ def test_all_problems_are_reported_together(registry: SearchParameterRegistry) -
 
 def test_lenient_ignores_unknown_parameters_with_warnings(registry: SearchParameterRegistry
                                                           ) -> None:
-    request = parse(registry, "Patient", "nosuch=1&name:fuzzy=x&name=ok", lenient=True)
+    request = parse(registry, "Patient", "nosuch=1&name=ok", lenient=True)
     assert [c.name for c in request.criteria] == ["name"]
     assert [(w["severity"], w["expression"]) for w in request.warnings] == [
-        ("warning", ["nosuch"]), ("warning", ["name:fuzzy"])]
+        ("warning", ["nosuch"])]
     assert request.link_params() == [("name", "ok"), ("_count", "20")]
     # Bad values are errors even when lenient.
     with pytest.raises(FhirError):
         parse(registry, "Patient", "birthdate=bad", lenient=True)
+
+
+def test_unsupported_modifiers_are_errors_even_when_lenient(registry: SearchParameterRegistry
+                                                            ) -> None:
+    # Dropping "name:fuzzy=x" would return every Patient: wider than asked, so refused.
+    for text in ("name:fuzzy=x", "identifier:text=x", "general-practitioner.a.b=1"):
+        with pytest.raises(FhirError) as caught:
+            parse(registry, "Patient", text, lenient=True)
+        assert caught.value.status == 400
+        assert caught.value.issues[0]["code"] == "not-supported"
+
+
+@pytest.mark.parametrize("summary", ["true", "text", "data"])
+def test_summary_modes_we_cannot_honor_are_refused(registry: SearchParameterRegistry,
+                                                   summary: str) -> None:
+    with pytest.raises(FhirError):
+        parse(registry, "Patient", f"_summary={summary}")
+    assert parse(registry, "Patient", "_summary=false").summary == "false"
 
 
 def test_unknown_resource_type(registry: SearchParameterRegistry) -> None:

@@ -40,9 +40,15 @@ CONVERTIBLE_TYPES: dict[str, frozenset[str]] = {
 }
 
 
+# Letters that carry their stroke in the code point itself, so NFKD does not split off a mark
+# (Vietnamese đ, Polish ł, Scandinavian ø, ...): folded by hand to their base letter.
+_STROKED = str.maketrans({"đ": "d", "Đ": "D", "ł": "l", "Ł": "L", "ø": "o", "Ø": "O",
+                          "ħ": "h", "Ħ": "H", "ŧ": "t", "Ŧ": "T", "ı": "i"})
+
+
 def normalize(text: str) -> str:
     """Case- and accent-insensitive form of a string (NFKD, combining marks dropped)."""
-    decomposed = unicodedata.normalize("NFKD", text)
+    decomposed = unicodedata.normalize("NFKD", text.translate(_STROKED))
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 

@@ -1,8 +1,9 @@
 """Parsing a search query string into a validated SearchRequest.
 
 Every problem is reported at once: one OperationOutcome issue per bad parameter, its
-expression naming the parameter. Unknown parameters and unsupported modifiers are ignored (and
-reported as warnings) when the client asked for lenient handling; bad values never are.
+expression naming the parameter. Unknown parameters are ignored (and reported as warnings) when
+the client asked for lenient handling. An unsupported modifier or chain on a known parameter
+never is: dropping that criterion would widen the result beyond what was asked for.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from gateway.fhir.search.references import ID_PATTERN, RELATIVE, parse_reference
 from gateway.fhir.search.registry import SearchParam, SearchParameterRegistry
 
 PREFIXES = frozenset({"eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"})
-SUMMARY_VALUES = frozenset({"true", "text", "data", "count", "false"})
+# _summary=true|text|data would need the isSummary flags; refused rather than ignored.
+SUMMARY_VALUES = frozenset({"count", "false"})
 TOTAL_VALUES = frozenset({"none", "estimate", "accurate"})
 # fhirpy's count() sends Aidbox's _totalMethod; accepted as an alias of _total.
 _TOTAL_METHODS = {"count": "accurate", "estimate": "estimate", "none": "none"}
@@ -143,6 +145,10 @@ class _Unsupported(Exception):
     """A parameter or modifier the server does not know (ignorable when lenient)."""
 
 
+class _UnsupportedCriterion(Exception):
+    """A modifier or chain the server cannot apply to a known parameter (always an error)."""
+
+
 class _Invalid(Exception):
     """A value that cannot be used (always an error)."""
 
@@ -168,6 +174,9 @@ def parse_search(resource_type: str, params: list[tuple[str, str]],
             accepted = parser.apply(request, name, value, max_count)
         except _Unsupported as problem:
             parser.report(name, str(problem), unsupported=True)
+            continue
+        except _UnsupportedCriterion as problem:
+            parser.errors.append(issue("error", "not-supported", str(problem), name))
             continue
         except _Invalid as problem:
             parser.report(name, str(problem), unsupported=False)
@@ -321,7 +330,7 @@ class _Parser:
             return None  # an empty value is ignored
         if modifier == "missing":
             if param.column is not None:
-                raise _Unsupported(f"{name}: :missing is not supported on {code}")
+                raise _UnsupportedCriterion(f"{name}: :missing is not supported on {code}")
             if value not in ("true", "false"):
                 raise _Invalid(f"{name}: :missing takes true or false")
             return Criterion(name, param, "missing", missing=value == "true")
@@ -332,7 +341,7 @@ class _Parser:
             if param.type == "reference" and modifier not in allowed:
                 target_types = (self._target_modifier(name, param, modifier),)
             elif modifier not in allowed:
-                raise _Unsupported(f"{name}: modifier :{modifier} is not supported on "
+                raise _UnsupportedCriterion(f"{name}: modifier :{modifier} is not supported on "
                                    f"{param.type} parameters")
         values = tuple(self._value(name, param, item, target_types) for item in items)
         return Criterion(name, param, modifier or None, values, target_types=target_types)
@@ -342,7 +351,7 @@ class _Parser:
         if param.type != "reference":
             raise _Invalid(f"{name}: only reference parameters can be chained")
         if "." in chained:
-            raise _Unsupported(f"{name}: chains of more than one level are not supported")
+            raise _UnsupportedCriterion(f"{name}: chains of more than one level are not supported")
         if modifier:
             types: tuple[str, ...] = (self._target_modifier(name, param, modifier),)
         else:
@@ -357,15 +366,15 @@ class _Parser:
                 return None
             criteria.append(criterion)
         if not criteria:
-            raise _Unsupported(f"{name}: no target type of {param.code} has a search "
+            raise _UnsupportedCriterion(f"{name}: no target type of {param.code} has a search "
                                f"parameter {code!r}")
         return Criterion(name, param, modifier, target_types=tuple(
             c.param.resource_type for c in criteria), chain=tuple(criteria))
 
     def _target_modifier(self, name: str, param: SearchParam, modifier: str) -> str:
         if not self.registry.is_resource_type(modifier):
-            raise _Unsupported(f"{name}: modifier :{modifier} is not supported on reference "
-                               "parameters")
+            raise _UnsupportedCriterion(
+                f"{name}: modifier :{modifier} is not supported on reference parameters")
         if param.targets and modifier not in param.targets:
             raise _Invalid(f"{name}: {param.code} cannot refer to {modifier}")
         return modifier
