@@ -1,0 +1,1 @@
+"""Local case-management records: their formats, and getting them into FHIR."""
