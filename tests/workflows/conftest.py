@@ -1,0 +1,11 @@
+"""One Validator over the project's profiles, compiled once per session."""
+from __future__ import annotations
+
+import pytest
+
+from gateway.fhir.validation import Validator
+
+
+@pytest.fixture(scope="session")
+def validator() -> Validator:
+    return Validator()
