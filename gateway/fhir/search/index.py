@@ -20,15 +20,18 @@ from gateway.fhir.search.registry import SearchParameterRegistry
 
 
 def reindex(session: Session, row: ResourceRow, resource: dict[str, Any],
-            registry: SearchParameterRegistry, *, base_url: str | None = None) -> None:
+            registry: SearchParameterRegistry, *, base_url: str | None = None,
+            fresh: bool = False) -> None:
     """Replace the index rows of ``row`` with the values of ``resource``.
 
     ``base_url`` is this server's FHIR base: absolute references under it are indexed as the
-    local ``Type/id`` they name. A deleted row keeps no index rows.
+    local ``Type/id`` they name. A deleted row keeps no index rows. ``fresh``: the row was just
+    inserted, so it has no index rows to clear.
     """
     if row.pk is None:
         session.flush()
-    clear_index(session, row.pk)
+    if not fresh:
+        clear_index(session, row.pk)
     if row.deleted:
         return
     found = extract(registry.indexed(row.resource_type), resource, base_url)

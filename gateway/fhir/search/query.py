@@ -98,10 +98,15 @@ class _Builder:
     def candidates(self, entity: Any, resource_type: str, criteria: Iterable[Criterion]
                    ) -> list[ColumnElement[bool]]:
         """The conditions a row of ``entity`` must meet: the single definition of a match."""
-        conditions: list[ColumnElement[bool]] = [
-            entity.resource_type == resource_type,
-            entity.deleted.is_(False),
-        ]
+        criteria = list(criteria)
+        # A positive index criterion already implies the type (its rows are filtered by it), and
+        # SQLite, which keeps no statistics, would otherwise drive the plan from the type index
+        # and scan every row of the type. Without one, the type condition is what selects.
+        narrowed = any(c.param.column is None and c.missing is None and c.modifier != "not"
+                       for c in criteria)
+        conditions: list[ColumnElement[bool]] = [entity.deleted.is_(False)]
+        if not narrowed:
+            conditions.insert(0, entity.resource_type == resource_type)
         if self.access_filter is not None:
             conditions.append(self.access_filter(entity))
         conditions.extend(self.criterion(entity, criterion) for criterion in criteria)

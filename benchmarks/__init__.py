@@ -1,0 +1,1 @@
+"""Benchmarks of the gateway (``make bench``); figures land in ``benchmarks/RESULTS.md``."""

@@ -1,0 +1,76 @@
+"""The whole run: the in-process validator comparison, then each database in turn."""
+from __future__ import annotations
+
+import itertools
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from benchmarks import dataset
+from benchmarks import plan as targets
+from benchmarks.databases import Database, postgres_database, sqlite_database
+from benchmarks.machine import describe, load_average
+from benchmarks.plan import FULL, QUICK
+from benchmarks.profiling import profile_operation
+from benchmarks.report import Report
+from benchmarks.suite import Context, DatabaseResults, run_database
+from benchmarks.validation_rate import compare
+from gateway.config import Config
+from gateway.fhir.search import SearchParameterRegistry
+from gateway.fhir.validation import Validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+Log = Callable[[str], None]
+
+
+def run_all(quick: bool, databases: list[str], postgres_url: str, workdir: Path, log: Log,
+            command: str) -> Report:
+    began = time.monotonic()
+    plan = QUICK if quick else FULL
+    machine = describe(PROJECT_ROOT)
+    log(f"{plan.name} run on {machine.cores} cores ({machine.cpu}); scratch dir {workdir}")
+    validator = Validator(Config().profiles_dir)
+    registry = SearchParameterRegistry.load()
+
+    resources = sample_careteams(500)
+    ours, reference = compare(validator, resources, plan.validator_seconds)
+    log(f"in process: {ours.name} {ours.per_second:,.0f}/s, "
+        f"{reference.name} {reference.per_second:,.0f}/s")
+    validator_profile = None
+    if ours.per_second / reference.per_second < targets.VALIDATE_TARGET:
+        cycled = itertools.cycle(resources)
+        validator_profile = profile_operation(
+            "Validator.validate(CareTeam) in process",
+            lambda: validator.validate(next(cycled), expected_type="CareTeam"),
+            max(2.0, plan.validator_seconds / 2))
+
+    context = Context(plan, workdir, validator, registry, log, reference.per_second)
+    results: list[DatabaseResults] = []
+    failures: list[str] = []
+    for name in databases:
+        try:
+            with _database(name, workdir, postgres_url) as database:
+                log(f"{database.label}: database ready")
+                results.append(run_database(database, context))
+        except Exception as error:  # noqa: BLE001 - reported in RESULTS.md, next database runs
+            log(f"{name}: FAILED: {error}")
+            traceback.print_exc()
+            failures.append(f"{name}: {type(error).__name__}: {error}")
+    return Report(machine, plan, ours, reference, validator_profile, results, failures,
+                  time.monotonic() - began, command, load_average())
+
+
+def _database(name: str, workdir: Path, postgres_url: str
+              ) -> AbstractContextManager[Database]:
+    return sqlite_database(workdir) if name == "sqlite" else postgres_database(postgres_url)
+
+
+def sample_careteams(n: int) -> list[dict]:
+    """CareTeam bodies as a client would POST them (references to made-up ids)."""
+    org = str(uuid.uuid4())
+    practitioners = [str(uuid.uuid4()) for _ in range(20)]
+    return [dataset.careteam(i, str(uuid.uuid4()), practitioners, org) for i in range(n)]
+

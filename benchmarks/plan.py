@@ -1,0 +1,38 @@
+"""How big and how long: the full run and the ``--quick`` smoke run."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Dataset sizes (CareTeams, each with its own Patient) and measurement durations."""
+
+    name: str
+    small: int            # stored CareTeams for the first search-latency measurement
+    base: int             # stored CareTeams for throughput and create measurements
+    large: int            # stored CareTeams for the second search-latency measurement
+    duration: float       # seconds measured per throughput run
+    warmup: float         # seconds of load before measuring
+    latency_samples: int  # sequential requests per search-latency measurement
+    validator_seconds: float
+    processes: int = 2    # load-generator processes
+    threads: int = 4      # keep-alive connections per process (2 x 4 = gunicorn's 2 x 4 slots)
+    seed_batch: int = 2000
+    rounds: int = 2       # gateway and floor alternate this many times per measurement
+
+    @property
+    def connections(self) -> int:
+        return self.processes * self.threads
+
+
+FULL = Plan("full", small=1_000, base=10_000, large=100_000, duration=20.0, warmup=3.0,
+            latency_samples=1_000, validator_seconds=8.0)
+QUICK = Plan("quick", small=100, base=500, large=2_000, duration=3.0, warmup=1.0,
+             latency_samples=200, validator_seconds=2.0, seed_batch=500, rounds=1)
+
+# Targets (fractions of the reference, or the largest allowed ratio).
+READ_TARGET = 0.50
+SEARCH_TARGET = 0.30
+VALIDATE_TARGET = 0.70
+LATENCY_RATIO_TARGET = 2.0

@@ -1,0 +1,271 @@
+"""RESULTS.md: machine, method, one table per measurement with its target, raw numbers."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from benchmarks import plan as targets
+from benchmarks.machine import Machine
+from benchmarks.plan import Plan
+from benchmarks.profiling import Profile
+from benchmarks.suite import DatabaseResults
+from benchmarks.validation_rate import Rate
+
+
+@dataclass(frozen=True)
+class Report:
+    machine: Machine
+    plan: Plan
+    ours: Rate
+    reference: Rate
+    validator_profile: Profile | None
+    databases: list[DatabaseResults]
+    failures: list[str]
+    seconds: float
+    command: str
+    load_after: str
+
+
+def verdict(passed: bool) -> str:
+    return "**PASS**" if passed else "**MISS**"
+
+
+def ms(seconds: float) -> str:
+    return "n/a" if math.isnan(seconds) else f"{seconds * 1e3:.2f}"
+
+
+def render(report: Report) -> str:
+    plan = report.plan
+    parts = [
+        "# Benchmarks\n",
+        f"Written by `{report.command}` ({plan.name} run, {report.seconds / 60:.1f} minutes; "
+        "`make bench` runs it without options). Every figure below comes from that run; "
+        "nothing is edited by hand.\n",
+        "## Machine\n", _table(["", ""], [*report.machine.rows(), (
+            "load average after the run (1/5/15 min)", report.load_after)]),
+        "## Method\n", _method(plan, report.machine),
+    ]
+    problems = [*report.failures, *(p for db in report.databases for p in db.problems)]
+    if problems:
+        parts += ["## Failures\n", "\n".join(f"- {p}" for p in problems) + "\n"]
+    parts += ["## Summary\n", _summary(report)]
+    parts += [f"## 1. Read and search throughput ({plan.base:,} CareTeams)\n",
+              _throughput(report)]
+    parts += ["## 2. Create with full validation\n", _create(report)]
+    parts += [f"## 3. Search latency, {plan.small:,} vs {plan.large:,} CareTeams\n",
+              _latency(report)]
+    parts += ["## Seeding\n", _seeding(report)]
+    parts += ["## Where the time goes\n", _profiles(report)]
+    parts += ["## Query plans at the large size\n", _plans(report)]
+    parts += ["## Raw numbers\n", "```json\n" + json.dumps(_raw(report), indent=1) + "\n```\n"]
+    return "\n".join(parts)
+
+
+def _table(header: list[str], rows: list[tuple[Any, ...]] | list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _method(plan: Plan, machine: Machine) -> str:
+    return f"""\
+- **Data.** Each record is a Patient and its CareTeam (one participant: a Practitioner on behalf
+  of the agency's Organization), generated deterministically (`benchmarks/dataset.py`). Records
+  are stored by a bulk path (`benchmarks/seeding.py`) that computes each row with the
+  repository's own helpers and `search.extract`, then writes one `executemany` per table. On
+  every run and database it first stores five records through `Repository.create` (with full
+  validation) and again through the bulk path, compares every resource, version and index row,
+  and rolls both back: the run stops if they differ. The 20 Practitioners and the Organization
+  go through `Repository.create`.
+- **Sizes.** {plan.small:,} CareTeams for the first latency measurement, {plan.base:,} for
+  throughput and creates, {plan.large:,} for the second latency measurement (the same database,
+  grown). On PostgreSQL `ANALYZE` runs after each load, as autovacuum would shortly after;
+  SQLite gets no `ANALYZE` (the app never runs one).
+- **Servers.** `gateway serve --workers 2` (gunicorn, gthread, 4 threads per worker, access log
+  on, as `gateway/server.py` sets it) on a free 127.0.0.1 port, started with
+  `GATEWAY_DATABASE_URL` and `GATEWAY_OPERATOR_KEYS`, ready at `/readyz`. The **floor** is a
+  Flask app with one view per path returning the captured gateway response (same body bytes,
+  `Content-Type`, `ETag`, `Last-Modified`), served by `gateway.server.serve` itself with only
+  the application swapped, so gunicorn runs with exactly the gateway's settings.
+- **Load.** {plan.processes} processes x {plan.threads} threads, each thread one keep-alive
+  `http.client` connection (8 in flight = gunicorn's 2 workers x 4 threads), closed loop,
+  {plan.warmup:.0f} s warm-up then {plan.duration:.0f} s measured; every response's status is
+  checked. Reads and searches pick among 5,000 random records; creates post 2,000 distinct
+  CareTeams (default `Prefer: return=representation`). The load generator shares the
+  {machine.cores}-core machine with the server, for the gateway and the floor alike.
+- **Latency (3).** One connection, one request at a time (no queueing), {plan.latency_samples:,}
+  requests after 50 warm-up ones, for records below {plan.small:,} — the same queries at both
+  sizes. `Patient?name=` uses the family name (3 of 48 syllables, ~110,000 possible names).
+- **Validation (2).** In process, single thread: `Validator.validate(resource,
+  expected_type="CareTeam")` and fhir.resources' R4B `CareTeam` model on the same 500 dicts,
+  round-robin for {plan.validator_seconds:.0f} s each.
+- **Profiles.** For each request kind behind a missed target, cProfile of those requests run
+  in process through Flask's test client (no gunicorn, no sockets), at the end of the database's
+  run (large dataset stored), plus the query plans of both searches. cProfile inflates
+  pure-Python code, so read the shares rather than the absolute times.
+- **Noise.** The machine may be shared; the load averages above say how busy it was. Gateway
+  and floor runs alternate ({plan.rounds} slices each) so drifting background load hits both.
+"""
+
+
+def _summary(report: Report) -> str:
+    rows: list[tuple[Any, ...]] = []
+    ratio = report.ours.per_second / report.reference.per_second
+    rows.append(("Validator.validate vs " + report.reference.name + " (in process)",
+                 f">= {targets.VALIDATE_TARGET:.0%}", f"{ratio:.0%}", "",
+                 verdict(ratio >= targets.VALIDATE_TARGET)))
+    for db in report.databases:
+        if "read" in db.load and "read floor" in db.load:
+            r = db.ratio("read", "read floor")
+            rows.append(("GET CareTeam/{id} vs floor", f">= {targets.READ_TARGET:.0%}",
+                         f"{r:.0%}", db.label, verdict(r >= targets.READ_TARGET)))
+        if "search" in db.load and "search floor" in db.load:
+            r = db.ratio("search", "search floor")
+            rows.append(("GET CareTeam?patient vs floor", f">= {targets.SEARCH_TARGET:.0%}",
+                         f"{r:.0%}", db.label, verdict(r >= targets.SEARCH_TARGET)))
+        if "create" in db.load:
+            r = db.load["create"].throughput / report.reference.per_second
+            rows.append(("HTTP POST CareTeam vs " + report.reference.name,
+                         f">= {targets.VALIDATE_TARGET:.0%}", f"{r:.0%}", db.label,
+                         verdict(r >= targets.VALIDATE_TARGET)))
+        if "large" in db.latency:
+            for query in db.latency["large"]:
+                r = db.latency_ratio(query)
+                rows.append((f"p95 {query}, {report.plan.large:,} / {report.plan.small:,}",
+                             f"<= {targets.LATENCY_RATIO_TARGET:.0f}x", f"{r:.2f}x", db.label,
+                             verdict(r <= targets.LATENCY_RATIO_TARGET)))
+    return _table(["measurement", "target", "result", "database", ""], rows)
+
+
+def _throughput(report: Report) -> str:
+    out = []
+    for db in report.databases:
+        rows = []
+        for name, target in (("read", targets.READ_TARGET), ("search", targets.SEARCH_TARGET)):
+            if name not in db.load or f"{name} floor" not in db.load:
+                continue
+            ours, floor = db.load[name], db.load[f"{name} floor"]
+            r = ours.throughput / floor.throughput
+            rows.append((_label(name), f"{db.body_bytes.get(name, 0):,}",
+                         f"{ours.throughput:,.0f}", ms(ours.latency.p50), ms(ours.latency.p99),
+                         f"{floor.throughput:,.0f}", ms(floor.latency.p50),
+                         ms(floor.latency.p99), f"{r:.0%}", f">= {target:.0%}",
+                         verdict(r >= target)))
+        size = db.sizes.get("base", (0, 0))
+        out.append(f"**{db.label}** ({size[0]:,} CareTeams, {size[1]:,} Patients stored)\n\n"
+                   + _table(["request", "body bytes", "gateway req/s", "p50 ms", "p99 ms",
+                             "floor req/s", "floor p50 ms", "floor p99 ms", "ratio", "target",
+                             ""], rows))
+    return "\n".join(out)
+
+
+def _label(name: str) -> str:
+    return {"read": "GET CareTeam/{id}", "search": "GET CareTeam?patient={id}"}[name]
+
+
+def _create(report: Report) -> str:
+    ours, ref = report.ours, report.reference
+    ratio = ours.per_second / ref.per_second
+    text = ["In process (one thread, no database):\n",
+            _table(["validator", "calls", "calls/s", "µs/call", "ratio", "target", ""], [
+                (ref.name, f"{ref.calls:,}", f"{ref.per_second:,.0f}",
+                 f"{ref.microseconds:.0f}", "100%", "", ""),
+                (ours.name, f"{ours.calls:,}", f"{ours.per_second:,.0f}",
+                 f"{ours.microseconds:.0f}", f"{ratio:.0%}",
+                 f">= {targets.VALIDATE_TARGET:.0%}", verdict(ratio >= targets.VALIDATE_TARGET)),
+            ]),
+            f"HTTP `POST /fhir/CareTeam` (parsing, validation, storage, indexing and the commit; "
+            f"8 connections), against the in-process {ref.name} rate (validation alone):\n"]
+    rows = []
+    for db in report.databases:
+        if "create" not in db.load:
+            continue
+        create = db.load["create"]
+        r = create.throughput / ref.per_second
+        rows.append((db.label, f"{create.throughput:,.0f}", ms(create.latency.p50),
+                     ms(create.latency.p99), f"{r:.0%}", f">= {targets.VALIDATE_TARGET:.0%}",
+                     verdict(r >= targets.VALIDATE_TARGET)))
+    text.append(_table(["database", "creates/s", "p50 ms", "p99 ms", "ratio", "target", ""],
+                       rows))
+    return "\n".join(text)
+
+
+def _latency(report: Report) -> str:
+    rows = []
+    for db in report.databases:
+        if "large" not in db.latency:
+            continue
+        for query, small in db.latency["small"].items():
+            large = db.latency["large"][query]
+            r = large.p95 / small.p95
+            rows.append((db.label, query, f"{db.sizes['small'][0]:,}", ms(small.p50),
+                         ms(small.p95), f"{db.sizes['large'][0]:,}", ms(large.p50),
+                         ms(large.p95), f"{r:.2f}x",
+                         f"<= {targets.LATENCY_RATIO_TARGET:.0f}x",
+                         verdict(r <= targets.LATENCY_RATIO_TARGET)))
+    return _table(["database", "query", "CareTeams", "p50 ms", "p95 ms", "CareTeams",
+                   "p50 ms", "p95 ms", "p95 ratio", "target", ""], rows)
+
+
+def _seeding(report: Report) -> str:
+    rows = [(db.label, f"{db.seed.resources:,}", f"{db.seed.seconds:.1f}",
+             f"{db.seed.rate:,.0f}", db.equivalence_rows, f"{db.seconds / 60:.1f}")
+            for db in report.databases]
+    return _table(["database", "resources bulk-stored", "seconds", "resources/s",
+                   "rows compared with Repository.create", "database run, minutes"], rows)
+
+
+def _profiles(report: Report) -> str:
+    profiles = ([report.validator_profile] if report.validator_profile else [])
+    profiles += [p for db in report.databases for p in db.profiles]
+    if not profiles:
+        return "Every target was met; nothing was profiled.\n"
+    out = []
+    for p in profiles:
+        per_op = p.seconds / p.calls * 1e3
+        out.append(f"### {p.title}\n\n{p.calls:,} operations in {p.seconds:.1f} s under "
+                   f"cProfile ({per_op:.2f} ms each).\n")
+        out.append(_table(["own time in", "share"],
+                          [(b, f"{share:.0%}") for b, share in p.buckets if share >= 0.01]))
+        out.append(_table(["function (own time)", "µs/op", "calls/op"],
+                          [(f"`{f}`", f"{t * 1e6:.0f}", n) for f, t, n in p.top_own]))
+        out.append(_table(["gateway function (cumulative)", "µs/op"],
+                          [(f"`{f}`", f"{t * 1e6:.0f}") for f, t in p.top_cumulative]))
+    return "\n".join(out)
+
+
+def _plans(report: Report) -> str:
+    out = []
+    for db in report.databases:
+        for query, plans in db.plans.items():
+            out.append(f"**{db.label}, {query}**\n")
+            for sql, plan in plans:
+                out.append(f"```sql\n{sql}\n```\n```\n{plan}\n```\n")
+    return "\n".join(out) or "(none)\n"
+
+
+def _raw(report: Report) -> dict[str, Any]:
+    return {
+        "plan": asdict(report.plan),
+        "validation": {"ours": asdict(report.ours), "reference": asdict(report.reference)},
+        "databases": [{
+            "label": db.label,
+            "sizes": db.sizes,
+            "seed": asdict(db.seed),
+            "load": {name: {"requests": r.requests, "seconds": r.seconds,
+                            "throughput": round(r.throughput, 1), "errors": r.errors,
+                            "latency_ms": _latency_ms(r.latency)}
+                     for name, r in db.load.items()},
+            "latency_ms": {stage: {q: _latency_ms(s) for q, s in by_query.items()}
+                           for stage, by_query in db.latency.items()},
+            "body_bytes": db.body_bytes,
+            "seconds": round(db.seconds, 1),
+        } for db in report.databases],
+        "failures": report.failures,
+    }
+
+
+def _latency_ms(summary: Any) -> dict[str, float]:
+    return {k: (v if k == "count" else round(v * 1e3, 3)) for k, v in asdict(summary).items()}
