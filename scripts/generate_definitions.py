@@ -39,6 +39,8 @@ RESOURCE_TYPES = [
     "Subscription",
     # Containers and protocol resources the gateway must also understand.
     "Bundle", "Parameters", "OperationOutcome", "MessageHeader",
+    # The terminology files agencies replace (profiles/terminology/) are validated too.
+    "ConceptMap",
     # Abstract bases the snapshots are built on.
     "Resource", "DomainResource",
 ]
