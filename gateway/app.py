@@ -18,6 +18,7 @@ from gateway.fhir.http import error_response, fhir_response
 from gateway.fhir.routes import bp as fhir_blueprint
 from gateway.fhir.search import SearchParameterRegistry
 from gateway.fhir.validation import Validator
+from gateway.local.routes import bp as local_blueprint
 from gateway.observability import make_metrics
 from gateway.state import GatewayState, gateway_state
 
@@ -58,6 +59,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.extensions["gateway"] = state
     app.register_blueprint(fhir_blueprint)
+    app.register_blueprint(local_blueprint)
     _register_operations_endpoints(app)
     _register_error_handlers(app)
     _register_metrics_hooks(app)

@@ -28,6 +28,10 @@ class Config:
     # Off only for the tests' and demo's throwaway databases, which the app migrates itself.
     require_migrated_database: bool = True
     prometheus_multiproc_dir: str | None = None
+    # The local id of the agency's own organization record; found among the imported
+    # organization records (kind "agency") when not set.
+    agency_organization: str | None = None
+    terminology_dir: Path = PROJECT_ROOT / "profiles" / "terminology"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -52,6 +56,7 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
         operator_keys=_keys(env.get("GATEWAY_OPERATOR_KEYS")),
         max_body_bytes=int(env.get("GATEWAY_MAX_BODY_BYTES") or config.max_body_bytes),
         prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR"),
+        agency_organization=env.get("GATEWAY_AGENCY_ORGANIZATION") or None,
     )
 
 

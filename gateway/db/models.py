@@ -160,3 +160,38 @@ class UriIndex(Base):
 
 
 INDEX_TABLES = (TokenIndex, StringIndex, ReferenceIndex, DateIndex, UriIndex)
+
+
+class LocalRecordRow(Base):
+    """The last accepted version of each local case-management record.
+
+    Kept so that unchanged records are recognised by their hash, and so that resources built
+    from several records (a consumer's CareTeam from all their assignments) can be rebuilt when
+    one of those records changes.
+    """
+
+    __tablename__ = "local_record"
+    __table_args__ = (
+        UniqueConstraint("record_type", "local_id", name="uq_local_record_type_id"),
+        Index("ix_local_record_consumer", "consumer_id", "record_type"),
+    )
+
+    pk: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    record_type: Mapped[str] = mapped_column(String(32))
+    local_id: Mapped[str] = mapped_column(String(64))
+    consumer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[str] = mapped_column(String(40))  # the record's own updated_at, as sent
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PollWatermarkRow(Base):
+    """How far a polling source has been read: the highest updated-at seen per record type."""
+
+    __tablename__ = "poll_watermark"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    watermark: Mapped[str] = mapped_column(String(64))
+    polled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,1 @@
+"""Adapters: one module per partner kind and per local source (transport and protocol)."""
