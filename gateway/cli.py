@@ -226,6 +226,29 @@ def poll(source_path: Path, once: bool, interval: float) -> None:
         state.engine.dispose()
 
 
+@cli.group()
+def workflows() -> None:
+    """Care-management rules (due assessments and plan reviews)."""
+
+
+@workflows.command("run")
+def workflows_run() -> None:
+    """Bring every consumer's due-assessment and plan-review Tasks up to date."""
+    from gateway.app import create_app
+    from gateway.local.translate import translator_for
+    from gateway.workflows.refresh import refresh_due_tasks
+
+    config = config_from_env()
+    _check_migrated(config)
+    state = create_app(config).extensions["gateway"]
+    try:
+        summary = refresh_due_tasks(state, translator_for(config))
+    finally:
+        state.engine.dispose()
+    click.echo(f"{summary.consumers} consumers, {summary.tasks} due Tasks, "
+               f"{summary.changed} changed")
+
+
 # -- validation ----------------------------------------------------------------------------------
 
 @cli.command()

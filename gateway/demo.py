@@ -1,7 +1,6 @@
-"""The demo database: fresh SQLite, migrated, loaded from fixtures/."""
+"""The demo database: fresh SQLite, migrated, loaded with the demo agency from fixtures/."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from gateway.config import Config
@@ -9,10 +8,11 @@ from gateway.db.engine import make_engine, upgrade
 
 
 def prepare_demo(config: Config, db_path: Path) -> str:
-    """Recreate the demo database and load the FHIR fixtures; return a one-line summary."""
+    """Recreate the demo database and import ``fixtures/agency``; return a one-line summary."""
+    from gateway.adapters.local_files import iter_records
     from gateway.app import create_app
-    from gateway.fhir.bundles import process_bundle
-    from gateway.fhir.http import Prefer
+    from gateway.local.pipeline import RecordImporter, Summary, organizations_first
+    from gateway.local.translate import translator_for
 
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
@@ -20,13 +20,14 @@ def prepare_demo(config: Config, db_path: Path) -> str:
     upgrade(engine)
     engine.dispose()
 
-    app = create_app(config)
-    loaded = 0
-    with app.app_context():
-        state = app.extensions["gateway"]
-        for path in sorted((config.fixtures_dir / "fhir").glob("*.json")):
-            bundle = json.loads(path.read_text())
-            response = process_bundle(state, bundle, Prefer(return_="minimal"))
-            loaded += len(response["entry"])
+    state = create_app(config).extensions["gateway"]
+    agency = [config.fixtures_dir / "agency"]
+    summary = Summary()
+    resources = 0
+    importer = RecordImporter(state, translator_for(config))
+    for outcome in importer.run(organizations_first(lambda: iter_records(agency))):
+        summary.add(outcome)
+        resources += len(outcome.resources)
     state.engine.dispose()
-    return f"{loaded} FHIR resources loaded from fixtures/fhir"
+    return (f"demo agency: {summary.accepted} local records -> {resources} FHIR resources "
+            f"written, {summary.rejected} rejected")

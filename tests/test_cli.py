@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from gateway.cli import cli
 from tests.api.builders import care_plan, patient
 
-COMMANDS = [[], ["serve"], ["demo"], ["db"], ["db", "upgrade"], ["validate"]]
+COMMANDS = [[], ["serve"], ["demo"], ["db"], ["db", "upgrade"], ["validate"], ["import"],
+            ["poll"], ["workflows"], ["workflows", "run"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -79,3 +80,15 @@ def test_console_script_is_installed():
                                capture_output=True, text=True, check=False)
     assert completed.returncode == 0
     assert "version" in completed.stdout
+
+
+def test_demo_database_loads_the_whole_agency(tmp_path: Path):
+    from gateway.config import Config
+    from gateway.demo import prepare_demo
+
+    db = tmp_path / "demo.db"
+    config = Config(database_url=f"sqlite:///{db}", operator_keys=("k",),
+                    var_dir=tmp_path / "var")
+    summary = prepare_demo(config, db)
+    assert summary.endswith(", 0 rejected")
+    assert int(summary.split()[2]) >= 400  # local records accepted

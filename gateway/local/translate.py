@@ -62,7 +62,7 @@ class AgencyTranslator:
 
     def _resources_for(self, record: dict[str, Any], store: LocalRecordStore
                        ) -> list[Resource]:
-        ctx = self._context(store)
+        ctx = self.context(store)
         kind = record["type"]
         if kind == "organization":
             return organization_from_record(record, ctx)
@@ -106,7 +106,7 @@ class AgencyTranslator:
             agency_reference=ctx.agency_reference()["reference"],
             identifier_system=ctx.identifier_system("due-task"))
 
-    def _context(self, store: LocalRecordStore) -> MappingContext:
+    def context(self, store: LocalRecordStore) -> MappingContext:
         if self.agency_organization is None:
             self.agency_organization = _find_agency(store)
         return MappingContext(self.terminology, agency_organization=self.agency_organization)

@@ -126,3 +126,19 @@ def test_post_local_records_takes_ndjson_and_refuses_bad_input(app, client):
     assert client.post("/local/records", data="x", headers={
         **headers, "Content-Type": "text/csv"}).status_code == 415
     assert client.post("/local/records", json=[]).status_code == 401
+
+
+def test_workflows_run_refreshes_due_tasks(app, client, auth, config):
+    assert run_import(config, "fixtures/agency").exit_code == 0
+    env = {"GATEWAY_DATABASE_URL": config.database_url}
+    result = CliRunner().invoke(cli, ["workflows", "run"], env=env)
+    assert result.exit_code == 0, result.output
+    consumers, tasks, changed = (int(word) for word in result.stdout.split()
+                                 if word.isdigit())
+    assert consumers >= 40 and tasks >= consumers
+    assert changed == 0  # the import already wrote today's Tasks
+    review = client.get("/fhir/Task?code=plan-review&_count=1", headers=auth).get_json()
+    assert review["total"] >= 1
+    task = review["entry"][0]["resource"]
+    assert task["restriction"]["period"]["end"]
+    assert task["businessStatus"]["text"] in ("due", "overdue", "on-time", "late")
