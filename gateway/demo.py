@@ -23,11 +23,11 @@ def prepare_demo(config: Config, db_path: Path) -> str:
     state = create_app(config).extensions["gateway"]
     agency = [config.fixtures_dir / "agency"]
     summary = Summary()
-    resources = 0
+    resources: set[str] = set()
     importer = RecordImporter(state, translator_for(config))
     for outcome in importer.run(organizations_first(lambda: iter_records(agency))):
         summary.add(outcome)
-        resources += len(outcome.resources)
+        resources.update(outcome.resources)
     state.engine.dispose()
-    return (f"demo agency: {summary.accepted} local records -> {resources} FHIR resources "
-            f"written, {summary.rejected} rejected")
+    return (f"demo agency: {summary.accepted} local records -> {len(resources)} FHIR resources, "
+            f"{summary.rejected} rejected")
