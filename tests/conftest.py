@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,9 +47,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         yield url
         return
 
+    with throwaway_schema("test") as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+
+
+@contextmanager
+def throwaway_schema(prefix: str) -> Iterator[str]:
+    """A URL for a fresh schema on GATEWAY_TEST_DATABASE_URL's server, dropped afterwards;
+    skips (or fails, when GATEWAY_REQUIRE_POSTGRES=1) when the server cannot be reached."""
     assert EXTRA_URL is not None
     admin = make_engine(EXTRA_URL)
-    schema = f"test_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
         with admin.begin() as connection:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -57,12 +69,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         if REQUIRE_EXTRA:
             pytest.fail(f"GATEWAY_TEST_DATABASE_URL is unreachable: {error}")
         pytest.skip(f"GATEWAY_TEST_DATABASE_URL is unreachable: {error}")
-    url = _postgres_schema_url(EXTRA_URL, schema)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
     try:
-        yield url
+        yield _postgres_schema_url(EXTRA_URL, schema)
     finally:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

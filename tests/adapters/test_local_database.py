@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +33,7 @@ from gateway.adapters.local_files import SourceRecord
 from gateway.db.engine import make_engine
 from gateway.db.models import PollWatermarkRow
 from gateway.local.schemas import record_problems
-from tests.conftest import EXTRA_URL, REQUIRE_EXTRA
+from tests.conftest import EXTRA_URL, throwaway_schema
 
 # Deliberately not in dependency order: the poller orders the record types itself.
 QUERIES: list[dict[str, Any]] = [
@@ -507,24 +506,8 @@ def postgres_source_url() -> Iterator[str]:
     """A throwaway schema on GATEWAY_TEST_DATABASE_URL's server, as the agency's database."""
     if not EXTRA_URL or make_url(EXTRA_URL).get_backend_name() != "postgresql":
         pytest.skip("GATEWAY_TEST_DATABASE_URL is not a PostgreSQL database")
-    admin = make_engine(EXTRA_URL)
-    schema = f"cms_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as error:  # noqa: BLE001 - any connection failure means "unreachable"
-        admin.dispose()
-        if REQUIRE_EXTRA:
-            pytest.fail(f"GATEWAY_TEST_DATABASE_URL is unreachable: {error}")
-        pytest.skip(f"GATEWAY_TEST_DATABASE_URL is unreachable: {error}")
-    url = make_url(EXTRA_URL).update_query_dict(
-        {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    try:
+    with throwaway_schema("cms") as url:
         yield url
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_a_postgresql_source_with_timestamps_and_jsonb(postgres_source_url: str,
