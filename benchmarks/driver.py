@@ -7,13 +7,21 @@ import traceback
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import dataset
 from benchmarks import plan as targets
 from benchmarks.databases import Database, postgres_database, sqlite_database
+from benchmarks.importing import (
+    ImportResults,
+    MappingRate,
+    generate_agency,
+    mapping_rate,
+    measure_database,
+)
 from benchmarks.machine import describe, load_average
-from benchmarks.plan import FULL, QUICK
+from benchmarks.plan import FULL, QUICK, Plan
 from benchmarks.profiling import profile_operation
 from benchmarks.report import Report
 from benchmarks.suite import Context, DatabaseResults, run_database
@@ -50,6 +58,7 @@ def run_all(quick: bool, databases: list[str], postgres_url: str, workdir: Path,
     context = Context(plan, workdir, validator, registry, log, reference.per_second)
     results: list[DatabaseResults] = []
     failures: list[str] = []
+    mapping, imports = _imports(plan, databases, workdir, postgres_url, log, failures)
     for name in databases:
         try:
             with _database(name, workdir, postgres_url) as database:
@@ -60,7 +69,38 @@ def run_all(quick: bool, databases: list[str], postgres_url: str, workdir: Path,
             traceback.print_exc()
             failures.append(f"{name}: {type(error).__name__}: {error}")
     return Report(machine, plan, ours, reference, validator_profile, results, failures,
-                  time.monotonic() - began, command, load_average())
+                  time.monotonic() - began, command, load_average(), mapping, imports)
+
+
+def _imports(plan: Plan, databases: list[str], workdir: Path, postgres_url: str, log: Log,
+             failures: list[str]) -> tuple[MappingRate | None, list[ImportResults]]:
+    """The mapping rate in process, then `gateway import` twice on each (fresh) database."""
+    mapping = None
+    try:
+        sample = workdir / "agency-mapping"
+        generate_agency(sample, plan.mapping_consumers)
+        mapping = mapping_rate(sample, datetime.now(UTC).date())
+        log(f"in process: mapping {mapping.records_per_second:,.0f} records/s "
+            f"({mapping.resources_per_second:,.0f} resources/s), {mapping.parser} "
+            f"{mapping.parsed_per_second:,.0f} resources/s")
+    except Exception as error:  # noqa: BLE001 - reported in RESULTS.md
+        log(f"mapping rate: FAILED: {error}")
+        traceback.print_exc()
+        failures.append(f"mapping rate: {type(error).__name__}: {error}")
+    agency = workdir / "agency-import"
+    records = generate_agency(agency, plan.import_consumers)
+    log(f"generated {plan.import_consumers:,} consumers, {records:,} records")
+    imports: list[ImportResults] = []
+    for name in databases:
+        try:
+            with _database(name, workdir, postgres_url) as database:
+                imports.append(measure_database(database, agency, records,
+                                                plan.import_consumers, workdir, log))
+        except Exception as error:  # noqa: BLE001 - reported in RESULTS.md
+            log(f"{name} import: FAILED: {error}")
+            traceback.print_exc()
+            failures.append(f"{name} import: {type(error).__name__}: {error}")
+    return mapping, imports
 
 
 def _database(name: str, workdir: Path, postgres_url: str

@@ -20,6 +20,8 @@ class Plan:
     threads: int = 4      # keep-alive connections per process (2 x 4 = gunicorn's 2 x 4 slots)
     seed_batch: int = 2000
     rounds: int = 2       # gateway and floor alternate this many times per measurement
+    import_consumers: int = 10_000  # generated agency for `gateway import` (~11 records each)
+    mapping_consumers: int = 1_000  # generated agency for the in-process mapping rate
 
     @property
     def connections(self) -> int:
@@ -29,10 +31,14 @@ class Plan:
 FULL = Plan("full", small=1_000, base=10_000, large=100_000, duration=20.0, warmup=3.0,
             latency_samples=1_000, validator_seconds=8.0)
 QUICK = Plan("quick", small=100, base=500, large=2_000, duration=3.0, warmup=1.0,
-             latency_samples=200, validator_seconds=2.0, seed_batch=500, rounds=1)
+             latency_samples=200, validator_seconds=2.0, seed_batch=500, rounds=1,
+             import_consumers=300, mapping_consumers=100)
 
 # Targets (fractions of the reference, or the largest allowed ratio).
 READ_TARGET = 0.50
 SEARCH_TARGET = 0.30
 VALIDATE_TARGET = 0.70
 LATENCY_RATIO_TARGET = 2.0
+IMPORT_SECONDS_TARGET = 300.0          # first import of the agency, per database
+IMPORT_RSS_TARGET = 1024 ** 3          # peak resident memory of the import process
+REIMPORT_SPEEDUP_TARGET = 5.0          # first import time / re-import (unchanged) time

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from benchmarks import plan as targets
+from benchmarks.importing import ImportResults, MappingRate
 from benchmarks.machine import Machine
 from benchmarks.plan import Plan
 from benchmarks.profiling import Profile
@@ -26,6 +27,8 @@ class Report:
     seconds: float
     command: str
     load_after: str
+    mapping: MappingRate | None = None
+    imports: list[ImportResults] = field(default_factory=list)
 
 
 def verdict(passed: bool) -> str:
@@ -56,6 +59,8 @@ def render(report: Report) -> str:
     parts += ["## 2. Create with full validation\n", _create(report)]
     parts += [f"## 3. Search latency, {plan.small:,} vs {plan.large:,} CareTeams\n",
               _latency(report)]
+    parts += [f"## 4. Import ({plan.import_consumers:,} consumers) and mapping\n",
+              _import(report)]
     parts += ["## Seeding\n", _seeding(report)]
     parts += ["## Where the time goes\n", _profiles(report)]
     parts += ["## Query plans at the large size\n", _plans(report)]
@@ -101,6 +106,17 @@ def _method(plan: Plan, machine: Machine) -> str:
 - **Validation (2).** In process, single thread: `Validator.validate(resource,
   expected_type="CareTeam")` and fhir.resources' R4B `CareTeam` model on the same 500 dicts,
   round-robin for {plan.validator_seconds:.0f} s each.
+- **Import (4).** `benchmarks/generate_agency.py`'s agency of {plan.import_consumers:,}
+  consumers (~11 records each, fixed seed), `gateway import DIR` run as a subprocess with
+  `GATEWAY_DATABASE_URL` set to a fresh migrated database of its own (a new SQLite file; a new
+  PostgreSQL schema), then run again over the same, unchanged folder. Wall time of the process;
+  peak RSS is that process's `ru_maxrss` from `os.wait4`. The counts are what the command
+  printed; resources and versions are counted in the database after each run.
+- **Mapping (4).** In process, one thread, no database: every record of a
+  {plan.mapping_consumers:,}-consumer agency through the translator's pure mapping functions
+  (each record's own resources, then each consumer's CareTeam and due Tasks once, as a chunk of
+  the import does), then fhir.resources' R4B `model_validate` of the class of each resulting
+  resource, over that same output once.
 - **Profiles.** For each request kind behind a missed target, cProfile of those requests run
   in process through Flask's test client (no gunicorn, no sockets), at the end of the database's
   run (large dataset stored), plus the query plans of both searches. cProfile inflates
@@ -136,7 +152,57 @@ def _summary(report: Report) -> str:
                 rows.append((f"p95 {query}, {report.plan.large:,} / {report.plan.small:,}",
                              f"<= {targets.LATENCY_RATIO_TARGET:.0f}x", f"{r:.2f}x", db.label,
                              verdict(r <= targets.LATENCY_RATIO_TARGET)))
+    for imp in report.imports:
+        if imp.first is None or imp.again is None:
+            continue
+        limit = targets.IMPORT_SECONDS_TARGET
+        rows.append((f"first import, {imp.consumers:,} consumers ({imp.records:,} records)",
+                     f"< {limit / 60:.0f} min", f"{imp.first.seconds / 60:.2f} min", imp.label,
+                     verdict(imp.first.seconds < limit and imp.first.rejected == 0)))
+        peak = max(imp.first.peak_rss_bytes, imp.again.peak_rss_bytes)
+        rows.append(("import peak RSS", f"< {targets.IMPORT_RSS_TARGET / 2**30:.0f} GiB",
+                     f"{peak / 2**20:,.0f} MiB", imp.label,
+                     verdict(peak < targets.IMPORT_RSS_TARGET)))
+        rows.append(("re-import (unchanged) speedup", f">= {targets.REIMPORT_SPEEDUP_TARGET:.0f}x",
+                     f"{imp.speedup:.1f}x", imp.label,
+                     verdict(imp.speedup >= targets.REIMPORT_SPEEDUP_TARGET)))
     return _table(["measurement", "target", "result", "database", ""], rows)
+
+
+def _import(report: Report) -> str:
+    out = []
+    rows = []
+    for imp in report.imports:
+        for name, run in (("first", imp.first), ("again (unchanged)", imp.again)):
+            if run is None:
+                continue
+            rows.append((imp.label, name, f"{run.seconds:.1f}", f"{run.records_per_second:,.0f}",
+                         f"{run.peak_rss_bytes / 2**20:,.0f}", run.accepted, run.unchanged,
+                         run.rejected, run.exit_code))
+    out.append(_table(["database", "import", "seconds", "records/s", "peak RSS MiB",
+                       "accepted", "unchanged", "rejected", "exit"], rows))
+    stored = [(imp.label, f"{imp.resources:,}", f"{imp.versions:,}",
+               f"{imp.versions_after_again:,}",
+               ", ".join(f"{t} {n:,}" for t, n in imp.by_type.items()))
+              for imp in report.imports if imp.first is not None]
+    out.append("FHIR resources stored after the first import (versions after the first and "
+               "the second):\n")
+    out.append(_table(["database", "resources", "versions", "versions after re-import",
+                       "by type"], stored))
+    m = report.mapping
+    if m is not None:
+        out.append(f"Mapping in process ({m.consumers:,} consumers, {m.records:,} records, "
+                   f"{m.resources:,} FHIR resources out):\n")
+        out.append(_table(["step", "seconds", "records/s", "resources/s", "failures"], [
+            ("mapping (translator, no database)", f"{m.mapping_seconds:.2f}",
+             f"{m.records_per_second:,.0f}", f"{m.resources_per_second:,.0f}", ""),
+            (f"{m.parser} of the same output", f"{m.parse_seconds:.2f}",
+             f"{m.records / m.parse_seconds:,.0f}", f"{m.parsed_per_second:,.0f}",
+             m.parse_failures),
+        ]))
+        out.append(f"Mapping produces FHIR {m.resources_per_second / m.parsed_per_second:.1f}x "
+                   f"as fast as fhir.resources parses it (no target).\n")
+    return "\n".join(out)
 
 
 def _throughput(report: Report) -> str:
@@ -263,6 +329,14 @@ def _raw(report: Report) -> dict[str, Any]:
             "body_bytes": db.body_bytes,
             "seconds": round(db.seconds, 1),
         } for db in report.databases],
+        "imports": [{
+            "label": imp.label, "consumers": imp.consumers, "records": imp.records,
+            "first": asdict(imp.first) if imp.first else None,
+            "again": asdict(imp.again) if imp.again else None,
+            "resources": imp.resources, "versions": imp.versions,
+            "versions_after_again": imp.versions_after_again, "by_type": imp.by_type,
+        } for imp in report.imports],
+        "mapping": asdict(report.mapping) if report.mapping else None,
         "failures": report.failures,
     }
 

@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/run.py [--quick] [--databases sqlite,postgresql] [--output F]
 
-The full run takes about ten minutes on two cores; --quick (a smoke run) about a minute and a
-half, and writes var/bench-quick.md instead.
+The full run takes about half an hour on two cores (ten minutes of HTTP measurements, the rest
+`gateway import` of a 10,000-consumer agency, twice per database); --quick (a smoke run) about
+two minutes, and writes var/bench-quick.md instead.
 
 Every server it starts listens on 127.0.0.1 and is stopped on exit, error or Ctrl-C; the
 PostgreSQL schema and SQLite file it creates are dropped.

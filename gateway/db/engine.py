@@ -47,6 +47,10 @@ def _configure_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-unt
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # A 64 MiB page cache (the default is 2 MiB): a large import or index keeps its hot B-tree
+    # pages in memory rather than re-reading them from the OS on every statement. Allocated as
+    # pages are used, so small databases and idle connections do not pay for it.
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 

@@ -9,7 +9,7 @@ chunk is committed, so "accepted" always means stored.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from gateway.adapters.local_files import SourceRecord
@@ -31,6 +31,15 @@ def organizations_first(read: Callable[[], Iterable[SourceRecord]]) -> Iterator[
     yield from (item for item in read() if not _is_organization(item))
 
 
+def _key(record: Any) -> tuple[str, str] | None:
+    """(type, id) of a record that has both as strings; None otherwise."""
+    if isinstance(record, dict):
+        record_type, local_id = record.get("type"), record.get("id")
+        if isinstance(record_type, str) and isinstance(local_id, str):
+            return record_type, local_id
+    return None
+
+
 def _is_organization(item: SourceRecord) -> bool:
     return isinstance(item.record, dict) and item.record.get("type") == "organization" \
         and item.error is None
@@ -41,6 +50,18 @@ class Translator(Protocol):
 
     def resources_for(self, record: dict[str, Any], store: LocalRecordStore
                       ) -> list[dict[str, Any]]: ...
+
+    # Optional, for batched chunks: ``resources_for(record, store, aggregates=False)`` leaves
+    # out the consumer's CareTeam and due Tasks, and ``aggregates_for(consumer_ids, store,
+    # care_teams)`` yields (consumer_id, resources) for each (see AgencyTranslator).
+
+
+# Record types whose consumer's CareTeam and due Tasks are rebuilt when they change.
+AGGREGATE_SOURCES = ("consumer", "assignment", "plan", "assessment")
+
+
+class _RebuildFailed(Exception):
+    """A consumer's CareTeam or due Tasks could not be rebuilt at the end of a batched chunk."""
 
 
 class RecordRejected(Exception):
@@ -104,42 +125,99 @@ class RecordImporter:
             yield from self._run_chunk(chunk)
 
     def _run_chunk(self, chunk: list[SourceRecord]) -> list[Outcome]:
-        outcomes = []
-        with self.state.writing() as repository:
-            store = LocalRecordStore(repository.session)
-            for item in chunk:
-                outcomes.append(self._one(item, repository, store))
+        # Batched: each consumer's CareTeam and due Tasks are rebuilt once, at the end of the
+        # chunk, rather than once per record of theirs. Should any rebuild fail, the chunk is
+        # rolled back and run again record by record, each rebuilding its consumer's resources
+        # in its own savepoint, so the failure is pinned on the record that causes it.
+        batched = callable(getattr(self.translator, "aggregates_for", None))
+        try:
+            outcomes = self._attempt(chunk, batched=batched)
+        except _RebuildFailed:
+            outcomes = self._attempt(chunk, batched=False)
         # Reached only when the chunk committed.
         if self.on_committed:
             self.on_committed(outcomes)
         return outcomes
 
-    def _one(self, item: SourceRecord, repository: Repository, store: LocalRecordStore
-             ) -> Outcome:
+    def _attempt(self, chunk: list[SourceRecord], *, batched: bool) -> list[Outcome]:
+        outcomes = []
+        with self.state.writing() as repository:
+            store = LocalRecordStore(repository.session)
+            store.preload(key for item in chunk if (key := _key(item.record)) is not None)
+            for item in chunk:
+                outcomes.append(self._one(item, repository, store, batched))
+            if batched:
+                outcomes = self._rebuild_aggregates(outcomes, repository, store)
+                outcomes = [replace(o, record=None) if o.status == "accepted" else o
+                            for o in outcomes]
+        return outcomes
+
+    def _rebuild_aggregates(self, outcomes: list[Outcome], repository: Repository,
+                            store: LocalRecordStore) -> list[Outcome]:
+        """Rebuild the CareTeam and due Tasks of every consumer an accepted record of this
+        chunk touched; their names join those records' outcomes."""
+        dirty: dict[str, list[int]] = {}
+        care_teams: set[str] = set()
+        for index, outcome in enumerate(outcomes):
+            if outcome.status != "accepted" or outcome.record_type not in AGGREGATE_SOURCES:
+                continue
+            consumer_id = (outcome.local_id if outcome.record_type == "consumer"
+                           else outcome.record["consumer"])
+            dirty.setdefault(consumer_id, []).append(index)
+            if outcome.record_type in ("assignment", "plan"):
+                care_teams.add(consumer_id)
+        if not dirty:
+            return outcomes
+        outcomes = list(outcomes)
+        try:
+            for consumer_id, resources in self.translator.aggregates_for(  # type: ignore[attr-defined]
+                    list(dirty), store, care_teams):
+                written = self._store_fhir(resources, repository)
+                for index in dirty[consumer_id]:
+                    outcome = outcomes[index]
+                    outcomes[index] = replace(outcome, resources=outcome.resources + written)
+        except RecordRejected:
+            raise _RebuildFailed() from None
+        return outcomes
+
+    def _one(self, item: SourceRecord, repository: Repository, store: LocalRecordStore,
+             batched: bool = False) -> Outcome:
         record = item.record
         record_type = record.get("type") if isinstance(record, dict) else None
         local_id = record.get("id") if isinstance(record, dict) else None
         if item.error:
             return Outcome(item.source, record_type, local_id, "rejected",
                            (RecordProblem("", item.error),), record=record)
+        # The same content as the stored copy (which passed these checks when it was accepted)
+        # writes nothing: found before the schema check, the costliest step of an unchanged
+        # record.
+        key = _key(record)
+        digest = content_hash(record) if key is not None else None
+        if key is not None:
+            stored = store.get_row(*key)
+            if stored is not None and stored.content_hash == digest:
+                return Outcome(item.source, record_type, local_id, "unchanged")
         problems = record_problems(record)
         if problems:
             return Outcome(item.source, record_type, local_id, "rejected", tuple(problems),
                            record=record)
-        digest = content_hash(record)
-        stored = store.get_row(record["type"], record["id"])
-        if stored is not None and stored.content_hash == digest:
-            return Outcome(item.source, record_type, local_id, "unchanged")
+        assert digest is not None  # a record that passed its schema has a string type and id
         savepoint = repository.session.begin_nested()
         try:
             store.put(record, digest)
-            written = self._store_fhir(self.translator.resources_for(record, store), repository)
+            resources = (self.translator.resources_for(record, store, aggregates=False)
+                         if batched and record["type"] in AGGREGATE_SOURCES
+                         else self.translator.resources_for(record, store))
+            written = self._store_fhir(resources, repository)
         except RecordRejected as rejected:
             savepoint.rollback()
+            store.forget(record["type"], record["id"])
             return Outcome(item.source, record_type, local_id, "rejected",
                            tuple(rejected.problems), record=record)
         savepoint.commit()
-        return Outcome(item.source, record_type, local_id, "accepted", resources=written)
+        # A batched chunk needs the record once more, to find its consumer; dropped after.
+        return Outcome(item.source, record_type, local_id, "accepted", resources=written,
+                       record=record if batched else None)
 
     @staticmethod
     def _store_fhir(resources: list[dict[str, Any]], repository: Repository) -> tuple[str, ...]:

@@ -8,10 +8,11 @@ records. Unchanged rebuilt resources make no new versions (the repository compar
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -54,14 +55,32 @@ class AgencyTranslator:
         self.agency_organization = agency_organization
         self.today = today or datetime.now(UTC).date()
 
-    def resources_for(self, record: dict[str, Any], store: LocalRecordStore) -> list[Resource]:
+    def resources_for(self, record: dict[str, Any], store: LocalRecordStore, *,
+                      aggregates: bool = True) -> list[Resource]:
+        """The resources ``record`` maps to; with ``aggregates=False`` without its consumer's
+        CareTeam and due Tasks (the caller rebuilds those with ``aggregates_for``)."""
         try:
-            return self._resources_for(record, store)
+            return self._resources_for(record, store, aggregates)
         except MappingError as error:
             raise RecordRejected([RecordProblem(error.path, error.message)]) from None
 
-    def _resources_for(self, record: dict[str, Any], store: LocalRecordStore
-                       ) -> list[Resource]:
+    def aggregates_for(self, consumer_ids: list[str], store: LocalRecordStore,
+                       care_teams: set[str]) -> Iterator[tuple[str, list[Resource]]]:
+        """Each consumer's rebuilt CareTeam (for those in ``care_teams``) and due Tasks, from
+        their stored records (read in one query for all of them). A consumer whose rebuild
+        fails raises RecordRejected when its turn comes."""
+        stored = _ConsumerRecords(store, consumer_ids)
+        ctx = self.context(store)
+        for consumer_id in consumer_ids:
+            try:
+                resources = (self.care_team(consumer_id, stored, ctx)
+                             if consumer_id in care_teams else [])
+                yield consumer_id, resources + self.due_tasks(consumer_id, stored, ctx)
+            except MappingError as error:
+                raise RecordRejected([RecordProblem(error.path, error.message)]) from None
+
+    def _resources_for(self, record: dict[str, Any], store: LocalRecordStore,
+                       aggregates: bool = True) -> list[Resource]:
         ctx = self.context(store)
         kind = record["type"]
         if kind == "organization":
@@ -78,11 +97,13 @@ class AgencyTranslator:
             resources += patient_from_consumer(record, ctx)
         if kind == "plan":
             resources += care_plan_from_plan(record, ctx)
+        if not aggregates:
+            return resources
         if kind in ("assignment", "plan"):
             resources += self.care_team(consumer_id, store, ctx)
         return resources + self.due_tasks(consumer_id, store, ctx)
 
-    def care_team(self, consumer_id: str, store: LocalRecordStore, ctx: MappingContext
+    def care_team(self, consumer_id: str, store: ConsumerRecords, ctx: MappingContext
                   ) -> list[Resource]:
         assignments = store.for_consumer(consumer_id, "assignment")
         if not assignments:
@@ -92,7 +113,7 @@ class AgencyTranslator:
         return care_team_from_assignments(consumer_id, assignments, supports, ctx,
                                           today=self.today)
 
-    def due_tasks(self, consumer_id: str, store: LocalRecordStore, ctx: MappingContext
+    def due_tasks(self, consumer_id: str, store: ConsumerRecords, ctx: MappingContext
                   ) -> list[Resource]:
         consumer = store.get("consumer", consumer_id)
         if consumer is None:
@@ -110,6 +131,37 @@ class AgencyTranslator:
         if self.agency_organization is None:
             self.agency_organization = _find_agency(store)
         return MappingContext(self.terminology, agency_organization=self.agency_organization)
+
+
+class ConsumerRecords(Protocol):
+    """What the CareTeam and due-Task rebuilds read: a LocalRecordStore, or _ConsumerRecords."""
+
+    def get(self, record_type: str, local_id: str) -> dict[str, Any] | None: ...
+
+    def for_consumer(self, consumer_id: str, record_type: str) -> list[dict[str, Any]]: ...
+
+
+class _ConsumerRecords:
+    """The stored records of some consumers, read in one query (the same rows, in the same
+    order, as LocalRecordStore.for_consumer and .get would read one by one)."""
+
+    def __init__(self, store: LocalRecordStore, consumer_ids: list[str]) -> None:
+        self._records: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for start in range(0, len(consumer_ids), 500):
+            for row in store.session.scalars(select(LocalRecordRow).where(
+                    LocalRecordRow.consumer_id.in_(consumer_ids[start:start + 500])
+            ).order_by(LocalRecordRow.local_id)):
+                self._records.setdefault((row.consumer_id, row.record_type), []).append(
+                    json.loads(row.content))
+
+    def for_consumer(self, consumer_id: str, record_type: str) -> list[dict[str, Any]]:
+        return list(self._records.get((consumer_id, record_type), []))
+
+    def get(self, record_type: str, local_id: str) -> dict[str, Any] | None:
+        # Only a consumer is looked up by id here; its row's consumer_id is its own id.
+        assert record_type == "consumer"
+        found = self._records.get((local_id, "consumer"), [])
+        return found[0] if found else None
 
 
 def _find_agency(store: LocalRecordStore) -> str:

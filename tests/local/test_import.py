@@ -142,3 +142,29 @@ def test_workflows_run_refreshes_due_tasks(app, client, auth, config):
     task = review["entry"][0]["resource"]
     assert task["restriction"]["period"]["end"]
     assert task["businessStatus"]["text"] in ("due", "overdue", "on-time", "late")
+
+
+def test_a_chunk_rebuilds_each_consumers_care_team_once(app, client, auth):
+    headers = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+    second = {**ASSIGNMENT, "id": "A-T3", "role": "therapist", "chosen_by": "consumer"}
+    body = [ORGANIZATION, STAFF, CONSUMER, ASSIGNMENT, second]
+    result = client.post("/local/records", json=body, headers=headers).get_json()
+    assert result["summary"] == {"accepted": 5, "unchanged": 0, "rejected": 0}
+    # Both assignments name the CareTeam they changed, built once from both of them.
+    for outcome in result["outcomes"][3:]:
+        assert any(r.startswith("CareTeam/") for r in outcome["resources"])
+    team = client.get("/fhir/CareTeam", headers=auth).get_json()["entry"][0]["resource"]
+    assert team["meta"]["versionId"] == "1"
+    assert len(team["participant"]) == 2
+
+
+def test_a_failed_rebuild_is_pinned_on_its_record_in_a_chunk(app, client):
+    headers = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+    bad = {**ASSIGNMENT, "id": "A-T9", "role": "no-such-role"}
+    body = [ORGANIZATION, STAFF, CONSUMER, ASSIGNMENT, bad,
+            {**CONSUMER, "id": "C-T5", "identifiers": {"agency_number": "C-T5"}}]
+    result = client.post("/local/records", json=body, headers=headers).get_json()
+    assert [o["status"] for o in result["outcomes"]] == [
+        "accepted", "accepted", "accepted", "accepted", "rejected", "accepted"]
+    assert any("role" in r["path"] for r in result["outcomes"][4]["reasons"])
+    assert any(r.startswith("CareTeam/") for r in result["outcomes"][3]["resources"])

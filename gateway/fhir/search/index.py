@@ -47,15 +47,17 @@ def reindex(session: Session, row: ResourceRow, resource: dict[str, Any],
                      for p, low, high in found.dates]),
         (UriIndex, [{**common, "param": p, "value": v} for p, v in found.uris]),
     ]
+    # Core inserts on the session's connection (same transaction): the ORM bulk-insert path
+    # costs several times more per call and these rows are never loaded as objects.
+    connection = session.connection()
     for table, rows in batches:
         if rows:
-            session.execute(insert(table), rows)
+            connection.execute(insert(table.__table__), rows)
 
 
 def clear_index(session: Session, resource_pk: int) -> None:
     """Remove every index row of one resource (on delete, and before reindexing)."""
+    connection = session.connection()
     for table in INDEX_TABLES:
-        session.execute(
-            delete(table).where(table.resource_pk == resource_pk),
-            execution_options={"synchronize_session": False},
-        )
+        connection.execute(delete(table.__table__).where(
+            table.__table__.c.resource_pk == resource_pk))
