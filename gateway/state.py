@@ -36,12 +36,20 @@ class GatewayState:
                              self.config.fhir_base_url)
 
     @contextmanager
-    def writing(self) -> Iterator[Repository]:
-        """A repository whose changes commit together when the block ends without error."""
+    def writing(self, *, defer_index: bool = False) -> Iterator[Repository]:
+        """A repository whose changes commit together when the block ends without error.
+
+        ``defer_index``: search index rows are written once, before the commit, rather than
+        resource by resource (for bulk writers; see IndexWriter).
+        """
         with self.session_factory() as session, session.begin():
             begin_write(session)
-            yield Repository(session, self.validator, self.search_registry,
-                             self.config.fhir_base_url)
+            repository = Repository(session, self.validator, self.search_registry,
+                                    self.config.fhir_base_url)
+            if defer_index:
+                repository.index.defer()
+            yield repository
+            repository.index.flush()
 
 
 def gateway_state() -> GatewayState:

@@ -110,6 +110,7 @@ class Repository:
         self.base_url = base_url
         self.clock = clock
         self.new_id = new_id
+        self.index = search.IndexWriter(session, registry, base_url)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -169,6 +170,7 @@ class Repository:
         return [StoredResource.from_row(row) for row in rows], total
 
     def search(self, request: search.SearchRequest) -> search.SearchResult:
+        self.index.flush()
         return search.execute_search(self.session, request, self.registry)
 
     def find(self, resource_type: str, query: str) -> list[StoredResource]:
@@ -180,6 +182,7 @@ class Repository:
         request = search.parse_search(resource_type, params, self.registry, lenient=False,
                                       default_count=2, max_count=2, base_url=self.base_url)
         request.count, request.offset = 2, 0
+        self.index.flush()
         result = search.execute_search(self.session, request, self.registry)
         return [StoredResource.from_row(row) for row in result.rows]
 
@@ -277,8 +280,7 @@ class Repository:
                             f"concurrently by another request; retry") from None
         row = ResourceRow(pk=result.inserted_primary_key[0], **values)
         self._record_version(row, method)
-        search.reindex(self.session, row, content, self.registry, base_url=self.base_url,
-                       fresh=True)
+        self.index.reindex(row, content, fresh=True)
         return WriteResult(StoredResource.from_row(row), created=True)
 
     def _new_version(self, row: Any, resource: dict[str, Any] | None, method: str
@@ -305,10 +307,9 @@ class Repository:
                           content=content)
         self._record_version(row, method)
         if resource is None:
-            search.clear_index(self.session, row.pk)
+            self.index.clear(row.pk)
         else:
-            search.reindex(self.session, row, json.loads(content or "{}"), self.registry,
-                           base_url=self.base_url)
+            self.index.reindex(row, json.loads(content or "{}"))
         return WriteResult(StoredResource.from_row(row), created=False)
 
     def _record_version(self, row: ResourceRow, method: str) -> None:

@@ -141,7 +141,7 @@ class RecordImporter:
 
     def _attempt(self, chunk: list[SourceRecord], *, batched: bool) -> list[Outcome]:
         outcomes = []
-        with self.state.writing() as repository:
+        with self.state.writing(defer_index=True) as repository:
             store = LocalRecordStore(repository.session)
             store.preload(key for item in chunk if (key := _key(item.record)) is not None)
             for item in chunk:
@@ -203,6 +203,7 @@ class RecordImporter:
                            record=record)
         assert digest is not None  # a record that passed its schema has a string type and id
         savepoint = repository.session.begin_nested()
+        held_index = repository.index.snapshot()
         try:
             store.put(record, digest)
             resources = (self.translator.resources_for(record, store, aggregates=False)
@@ -211,6 +212,7 @@ class RecordImporter:
             written = self._store_fhir(resources, repository)
         except RecordRejected as rejected:
             savepoint.rollback()
+            repository.index.restore(held_index)
             store.forget(record["type"], record["id"])
             return Outcome(item.source, record_type, local_id, "rejected",
                            tuple(rejected.problems), record=record)

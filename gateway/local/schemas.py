@@ -6,13 +6,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
 from gateway.config import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from referencing._core import Resolver
 
 SCHEMA_DIR = PROJECT_ROOT / "profiles" / "local"
 RECORD_TYPES = ("organization", "staff", "consumer", "assignment", "plan", "assessment",
@@ -38,9 +41,44 @@ def _validators(schema_dir: Path) -> Mapping[str, Draft202012Validator]:
                for path in sorted(schema_dir.glob("*.schema.json"))}
     registry: Registry = Registry().with_resources(
         (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values())
-    return {name: Draft202012Validator(schemas[f"{name}.schema.json"], registry=registry,
-                                       format_checker=FormatChecker())
+    return {name: Draft202012Validator(
+                _inline_refs(schemas[f"{name}.schema.json"],
+                             registry.resolver(schemas[f"{name}.schema.json"]["$id"])),
+                registry=registry, format_checker=FormatChecker())
             for name in RECORD_TYPES}
+
+
+# Keywords that describe rather than constrain: a ``$ref`` beside only these is the target.
+_ANNOTATIONS = {"description", "title", "$comment", "examples", "default"}
+
+
+def _inline_refs(node: Any, resolver: Resolver, seen: tuple[int, ...] = ()) -> Any:
+    """``node`` with each ``$ref`` replaced by what it points to, resolved once here.
+
+    Following references costs the validator more than the checks themselves (a URL join and
+    a registry lookup per reference per record). The result validates exactly as the original
+    does: a ``$ref`` with constraining siblings becomes an ``allOf`` with its target, which
+    reports the same errors at the same paths. A recursive reference is left to the registry.
+    """
+    if isinstance(node, list):
+        return [_inline_refs(item, resolver, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if isinstance(node.get("$ref"), str):
+        resolved = resolver.lookup(node["$ref"])
+        if id(resolved.contents) in seen:
+            return node
+        target = _inline_refs(resolved.contents, resolved.resolver,
+                              (*seen, id(resolved.contents)))
+        if isinstance(target, dict):
+            target = {k: v for k, v in target.items() if k not in ("$id", "$schema", "$defs")}
+        rest = {k: _inline_refs(v, resolver, seen) for k, v in node.items() if k != "$ref"}
+        if not set(rest) - _ANNOTATIONS:
+            return target
+        also = rest.pop("allOf", [])
+        return {**rest, "allOf": [*also, target]}
+    return {key: (value if key in ("enum", "const") else _inline_refs(value, resolver, seen))
+            for key, value in node.items()}
 
 
 def record_problems(record: Any, schema_dir: Path = SCHEMA_DIR) -> list[RecordProblem]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway.db.models import LocalRecordRow
@@ -24,14 +25,34 @@ def consumer_of(record: dict[str, Any]) -> str | None:
     return record["id"] if record.get("type") == "consumer" else record.get("consumer")
 
 
+@dataclass(frozen=True)
+class StoredRecord:
+    """What the store keeps of one record: enough to tell an unchanged copy and to read it."""
+
+    pk: int
+    content_hash: str
+    content: str
+
+
+_TABLE = LocalRecordRow.__table__
+_INSERT = insert(_TABLE)
+_UPDATE = update(_TABLE).where(_TABLE.c.pk == bindparam("row_pk"))
+_COLUMNS = (_TABLE.c.pk, _TABLE.c.record_type, _TABLE.c.local_id, _TABLE.c.content_hash,
+            _TABLE.c.content)
+
+
 class LocalRecordStore:
-    """Reads and writes local records in one session; the caller owns the transaction."""
+    """Reads and writes local records in one session; the caller owns the transaction.
+
+    Plain SQL (Core) rather than ORM objects: an import writes hundreds of thousands of these
+    rows and never needs them as objects.
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session
         # Rows (or None: known absent) by (type, id), loaded in bulk by preload(); kept in step
         # with put() and forget(), for one session's transaction.
-        self._rows: dict[tuple[str, str], LocalRecordRow | None] = {}
+        self._rows: dict[tuple[str, str], StoredRecord | None] = {}
 
     def preload(self, keys: Iterable[tuple[str, str]]) -> None:
         """Load the stored rows of many records in one query (a chunk's, before it runs)."""
@@ -39,8 +60,9 @@ class LocalRecordStore:
         if not wanted:
             return
         ids = sorted({local_id for _, local_id in wanted})
-        found = {(row.record_type, row.local_id): row for row in self.session.scalars(
-            select(LocalRecordRow).where(LocalRecordRow.local_id.in_(ids)))}
+        found = {(row.record_type, row.local_id): _stored(row)
+                 for row in self.session.execute(
+                     select(*_COLUMNS).where(_TABLE.c.local_id.in_(ids)))}
         for key in wanted:
             self._rows[key] = found.get(key)
 
@@ -48,13 +70,13 @@ class LocalRecordStore:
         """Drop what is known of one record (its savepoint was rolled back)."""
         self._rows.pop((record_type, local_id), None)
 
-    def get_row(self, record_type: str, local_id: str) -> LocalRecordRow | None:
+    def get_row(self, record_type: str, local_id: str) -> StoredRecord | None:
         key = (record_type, local_id)
         if key in self._rows:
             return self._rows[key]
-        row = self.session.scalars(select(LocalRecordRow).where(
-            LocalRecordRow.record_type == record_type,
-            LocalRecordRow.local_id == local_id)).one_or_none()
+        found = self.session.execute(select(*_COLUMNS).where(
+            _TABLE.c.record_type == record_type, _TABLE.c.local_id == local_id)).one_or_none()
+        row = _stored(found) if found is not None else None
         self._rows[key] = row
         return row
 
@@ -69,18 +91,20 @@ class LocalRecordStore:
         return [json.loads(row.content) for row in rows]
 
     def put(self, record: dict[str, Any], digest: str) -> None:
-        row = self.get_row(record["type"], record["id"])
+        key = (record["type"], record["id"])
+        row = self.get_row(*key)
         content = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-        now = datetime.now(UTC)
+        values = {"consumer_id": consumer_of(record), "content_hash": digest, "content": content,
+                  "updated_at": record["updated_at"], "imported_at": datetime.now(UTC)}
         if row is None:
-            row = LocalRecordRow(
-                record_type=record["type"], local_id=record["id"], consumer_id=consumer_of(record),
-                content_hash=digest, content=content, updated_at=record["updated_at"],
-                imported_at=now)
-            self.session.add(row)
-            self._rows[(record["type"], record["id"])] = row
+            result = self.session.connection().execute(
+                _INSERT, {"record_type": key[0], "local_id": key[1], **values})
+            pk = result.inserted_primary_key[0]
         else:
-            row.consumer_id = consumer_of(record)
-            row.content_hash, row.content = digest, content
-            row.updated_at, row.imported_at = record["updated_at"], now
-        self.session.flush()
+            self.session.connection().execute(_UPDATE, {"row_pk": row.pk, **values})
+            pk = row.pk
+        self._rows[key] = StoredRecord(pk, digest, content)
+
+
+def _stored(row: Any) -> StoredRecord:
+    return StoredRecord(row.pk, row.content_hash, row.content)

@@ -11,6 +11,7 @@ from gateway.db.models import ResourceRow, StringIndex, TokenIndex
 from gateway.fhir.search import (
     SearchParameterRegistry,
     SearchResult,
+    IndexWriter,
     clear_index,
     execute_search,
     parse_search,
@@ -406,3 +407,30 @@ def test_reindex_of_a_deleted_row_writes_nothing(session_factory: Any,
         session.commit()
         assert row.pk is not None
         assert session.query(StringIndex).filter_by(resource_pk=row.pk).count() == 0
+
+
+def test_a_deferring_index_writer_holds_rows_until_flush(store: Store, search: Search,
+                                                         session_factory: Any,
+                                                         registry: SearchParameterRegistry
+                                                         ) -> None:
+    (kept, dropped) = store(patient("k", name=[{"family": "Old"}]),
+                            patient("r", name=[{"family": "Gone"}]))
+    with session_factory() as session:
+        writer = IndexWriter(session, registry, BASE_URL)
+        writer.defer()
+        writer.reindex(session.get(ResourceRow, kept.pk), patient("k", name=[{"family": "New"}]))
+        savepoint = session.begin_nested()
+        held = writer.snapshot()
+        writer.reindex(session.get(ResourceRow, dropped.pk),
+                       patient("r", name=[{"family": "Rolledback"}]))
+        savepoint.rollback()
+        writer.restore(held)
+        # Held, not written: the old rows were cleared, the new ones wait for flush().
+        assert session.query(StringIndex).filter_by(resource_pk=kept.pk).count() == 0
+        writer.flush()
+        session.commit()
+    assert ids(search("Patient", "name=new")) == ["k"]
+    assert ids(search("Patient", "name=old")) == []
+    # The rolled-back write left the stored rows as they were and its held rows were dropped.
+    assert ids(search("Patient", "name=gone")) == ["r"]
+    assert ids(search("Patient", "name=rolledback")) == []

@@ -1,6 +1,6 @@
 """FHIR search: the supported parameters, indexing on write, parsing and running searches."""
 from gateway.fhir.search.extract import Extracted, extract, normalize
-from gateway.fhir.search.index import clear_index, reindex
+from gateway.fhir.search.index import IndexWriter, clear_index, reindex
 from gateway.fhir.search.parse import (
     Criterion,
     Include,
@@ -16,6 +16,7 @@ __all__ = [
     "Criterion",
     "Extracted",
     "Include",
+    "IndexWriter",
     "SearchParam",
     "SearchParameterRegistry",
     "SearchRequest",

@@ -34,6 +34,16 @@ def reindex(session: Session, row: ResourceRow, resource: dict[str, Any],
         clear_index(session, row.pk)
     if row.deleted:
         return
+    # Core inserts on the session's connection (same transaction): the ORM bulk-insert path
+    # costs several times more per call and these rows are never loaded as objects.
+    connection = session.connection()
+    for table, rows in index_rows(row, resource, registry, base_url):
+        connection.execute(insert(table.__table__), rows)
+
+
+def index_rows(row: ResourceRow, resource: dict[str, Any], registry: SearchParameterRegistry,
+               base_url: str | None) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """The rows each index table gets for ``resource`` (tables without rows left out)."""
     found = extract(registry.indexed(row.resource_type), resource, base_url)
     common = {"resource_pk": row.pk, "resource_type": row.resource_type}
     batches: list[tuple[Any, list[dict[str, Any]]]] = [
@@ -47,12 +57,7 @@ def reindex(session: Session, row: ResourceRow, resource: dict[str, Any],
                      for p, low, high in found.dates]),
         (UriIndex, [{**common, "param": p, "value": v} for p, v in found.uris]),
     ]
-    # Core inserts on the session's connection (same transaction): the ORM bulk-insert path
-    # costs several times more per call and these rows are never loaded as objects.
-    connection = session.connection()
-    for table, rows in batches:
-        if rows:
-            connection.execute(insert(table.__table__), rows)
+    return [(table, rows) for table, rows in batches if rows]
 
 
 def clear_index(session: Session, resource_pk: int) -> None:
@@ -61,3 +66,61 @@ def clear_index(session: Session, resource_pk: int) -> None:
     for table in INDEX_TABLES:
         connection.execute(delete(table.__table__).where(
             table.__table__.c.resource_pk == resource_pk))
+
+
+class IndexWriter:
+    """Index rows for one writing session: written at once, or, once ``defer()`` was called,
+    held and written with one statement per index table by ``flush()``.
+
+    Deferring is for bulk writers (the local-record import) that write many resources and
+    search none of them before committing; whoever defers must flush before the commit, and
+    the repository flushes before it searches. ``snapshot()`` and ``restore()`` follow a
+    savepoint: rows held since a rolled-back savepoint are dropped with it.
+    """
+
+    def __init__(self, session: Session, registry: SearchParameterRegistry,
+                 base_url: str | None) -> None:
+        self.session = session
+        self.registry = registry
+        self.base_url = base_url
+        self._held: dict[int, list[tuple[Any, list[dict[str, Any]]]]] | None = None
+
+    def defer(self) -> None:
+        if self._held is None:
+            self._held = {}
+
+    def reindex(self, row: ResourceRow, resource: dict[str, Any], *, fresh: bool = False
+                ) -> None:
+        if self._held is None:
+            reindex(self.session, row, resource, self.registry, base_url=self.base_url,
+                    fresh=fresh)
+            return
+        if not fresh:
+            self.clear(row.pk)
+        if not row.deleted:
+            self._held[row.pk] = index_rows(row, resource, self.registry, self.base_url)
+
+    def clear(self, resource_pk: int) -> None:
+        if self._held is not None:
+            self._held.pop(resource_pk, None)
+        clear_index(self.session, resource_pk)
+
+    def flush(self) -> None:
+        """Write every held row (one executemany per index table)."""
+        if not self._held:
+            return
+        by_table: dict[Any, list[dict[str, Any]]] = {}
+        for batches in self._held.values():
+            for table, rows in batches:
+                by_table.setdefault(table, []).extend(rows)
+        self._held.clear()
+        connection = self.session.connection()
+        for table, rows in by_table.items():
+            connection.execute(insert(table.__table__), rows)
+
+    def snapshot(self) -> dict[int, Any] | None:
+        return None if self._held is None else dict(self._held)
+
+    def restore(self, snapshot: dict[int, Any] | None) -> None:
+        if self._held is not None and snapshot is not None:
+            self._held = dict(snapshot)
