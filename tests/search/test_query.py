@@ -9,9 +9,9 @@ import pytest
 
 from gateway.db.models import ResourceRow, StringIndex, TokenIndex
 from gateway.fhir.search import (
+    IndexWriter,
     SearchParameterRegistry,
     SearchResult,
-    IndexWriter,
     clear_index,
     execute_search,
     parse_search,
