@@ -232,7 +232,7 @@ class Repository:
         # validated when it was stored) is answered before the costlier validation.
         if (if_match is None and isinstance(resource, dict) and row is not None
                 and not row.deleted and row.content is not None
-                and _same_content(row.content, resource)):
+                and same_content(row.content, resource)):
             return WriteResult(StoredResource.from_row(row), created=False, changed=False)
         self.validate_for_write(resource, resource_type)
         if if_match is not None:
@@ -244,7 +244,7 @@ class Repository:
                                 f"({current})")
         if row is None:
             return self._insert(resource_type, resource_id, resource, "PUT")
-        if not row.deleted and row.content is not None and _same_content(row.content, resource):
+        if not row.deleted and row.content is not None and same_content(row.content, resource):
             return WriteResult(StoredResource.from_row(row), created=False, changed=False)
         was_deleted = row.deleted
         result = self._new_version(row, resource, "PUT")
@@ -267,7 +267,7 @@ class Repository:
     def _insert(self, resource_type: str, resource_id: str, resource: dict[str, Any],
                 method: str) -> WriteResult:
         now = self.clock()
-        content = _with_meta(resource, resource_type, resource_id, 1, now)
+        content = with_meta(resource, resource_type, resource_id, 1, now)
         values = {"resource_type": resource_type, "id": resource_id, "version_id": 1,
                   "last_updated": now, "deleted": False, "content": to_json(content)}
         # A Core insert (the ORM unit of work costs several times more); the row object below
@@ -288,7 +288,7 @@ class Repository:
         now = max(self.clock(), as_utc(row.last_updated))
         version = row.version_id + 1
         content = (None if resource is None
-                   else to_json(_with_meta(resource, row.resource_type, row.id, version, now)))
+                   else to_json(with_meta(resource, row.resource_type, row.id, version, now)))
         # Compare-and-set on the version: a concurrent writer that got here first wins and
         # this one reports a conflict instead of silently overwriting it.
         result = self.session.execute(
@@ -351,7 +351,7 @@ def _check_mutable(resource_type: str) -> None:
                         f"deleted")
 
 
-def _with_meta(resource: dict[str, Any], resource_type: str, resource_id: str, version: int,
+def with_meta(resource: dict[str, Any], resource_type: str, resource_id: str, version: int,
                moment: datetime) -> dict[str, Any]:
     meta = dict(resource.get("meta") or {})
     meta["versionId"] = str(version)
@@ -360,15 +360,15 @@ def _with_meta(resource: dict[str, Any], resource_type: str, resource_id: str, v
     return {"resourceType": resource_type, "id": resource_id, "meta": meta, **body}
 
 
-def _comparable(resource: dict[str, Any]) -> dict[str, Any]:
+def comparable(resource: dict[str, Any]) -> dict[str, Any]:
     meta = {k: v for k, v in (resource.get("meta") or {}).items()
             if k not in ("versionId", "lastUpdated")}
     body = {k: v for k, v in resource.items() if k != "meta"}
     return body | ({"meta": meta} if meta else {})
 
 
-def _same_content(stored_json: str, resource: dict[str, Any]) -> bool:
-    return _comparable(json.loads(stored_json)) == _comparable(resource)
+def same_content(stored_json: str, resource: dict[str, Any]) -> bool:
+    return comparable(json.loads(stored_json)) == comparable(resource)
 
 
 def _parse_query(query: str) -> list[tuple[str, str]]:

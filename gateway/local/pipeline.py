@@ -2,9 +2,10 @@
 the database poller): check the record against its schema, map it to FHIR, validate and store
 the FHIR, and record the outcome.
 
-Each record is processed in its own savepoint, so a bad record is rolled back alone and never
-blocks the good ones; records are committed in chunks, and an outcome is reported only once its
-chunk is committed, so "accepted" always means stored.
+Records are committed in chunks, and an outcome is reported only once its chunk is committed, so
+"accepted" always means stored. A chunk is written in bulk (every record checked and mapped
+first, then a few statements per table) or, when that fails as a whole, record by record, each
+in its own savepoint; either way a bad record is left out alone and never blocks the good ones.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from gateway.adapters.local_files import SourceRecord
+from gateway.fhir.bulk import BulkWriter
 from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import Repository
 from gateway.local.schemas import RecordProblem, record_problems
@@ -61,7 +63,11 @@ AGGREGATE_SOURCES = ("consumer", "assignment", "plan", "assessment")
 
 
 class _RebuildFailed(Exception):
-    """A consumer's CareTeam or due Tasks could not be rebuilt at the end of a batched chunk."""
+    """A consumer's CareTeam or due Tasks could not be rebuilt at the end of a bulk chunk."""
+
+
+class _NotInBulk(Exception):
+    """A chunk that cannot be written in bulk; it is run again record by record."""
 
 
 class RecordRejected(Exception):
@@ -78,7 +84,8 @@ class Outcome:
     status: str  # accepted | unchanged | rejected
     reasons: tuple[RecordProblem, ...] = ()
     resources: tuple[str, ...] = ()
-    record: Any = None
+    record: Any = None  # kept for the rejects file
+    digest: str | None = None  # while a chunk runs: the content hash of a record to store
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"source": self.source, "type": self.record_type,
@@ -107,7 +114,7 @@ class Summary:
 class RecordImporter:
     """Runs records through the pipeline against one gateway database."""
 
-    def __init__(self, state: GatewayState, translator: Translator, *, chunk_size: int = 200,
+    def __init__(self, state: GatewayState, translator: Translator, *, chunk_size: int = 500,
                  on_committed: Callable[[list[Outcome]], None] | None = None) -> None:
         self.state = state
         self.translator = translator
@@ -125,35 +132,77 @@ class RecordImporter:
             yield from self._run_chunk(chunk)
 
     def _run_chunk(self, chunk: list[SourceRecord]) -> list[Outcome]:
-        # Batched: each consumer's CareTeam and due Tasks are rebuilt once, at the end of the
-        # chunk, rather than once per record of theirs. Should any rebuild fail, the chunk is
-        # rolled back and run again record by record, each rebuilding its consumer's resources
-        # in its own savepoint, so the failure is pinned on the record that causes it.
-        batched = callable(getattr(self.translator, "aggregates_for", None))
-        try:
-            outcomes = self._attempt(chunk, batched=batched)
-        except _RebuildFailed:
-            outcomes = self._attempt(chunk, batched=False)
+        # In bulk when the translator can rebuild consumers' CareTeams and due Tasks for a
+        # whole chunk; record by record (each in its own savepoint) when it cannot, or when
+        # the bulk attempt fails as a whole (a rebuild that fails, duplicate records, a
+        # concurrent writer), so that a failure is pinned on the record that causes it.
+        outcomes = None
+        if callable(getattr(self.translator, "aggregates_for", None)):
+            try:
+                outcomes = self._in_bulk(chunk)
+            except _NotInBulk:
+                outcomes = None
+        if outcomes is None:
+            outcomes = self._record_by_record(chunk)
         # Reached only when the chunk committed.
         if self.on_committed:
             self.on_committed(outcomes)
         return outcomes
 
-    def _attempt(self, chunk: list[SourceRecord], *, batched: bool) -> list[Outcome]:
-        outcomes = []
-        with self.state.writing(defer_index=True) as repository:
-            store = LocalRecordStore(repository.session)
-            store.preload(key for item in chunk if (key := _key(item.record)) is not None)
-            for item in chunk:
-                outcomes.append(self._one(item, repository, store, batched))
-            if batched:
-                outcomes = self._rebuild_aggregates(outcomes, repository, store)
-                outcomes = [replace(o, record=None) if o.status == "accepted" else o
-                            for o in outcomes]
-        return outcomes
+    # -- in bulk -----------------------------------------------------------------------------
 
-    def _rebuild_aggregates(self, outcomes: list[Outcome], repository: Repository,
-                            store: LocalRecordStore) -> list[Outcome]:
+    def _in_bulk(self, chunk: list[SourceRecord]) -> list[Outcome]:
+        """Check and map every record before writing anything, then write the chunk with a few
+        statements per table (BulkWriter), then rebuild each touched consumer's CareTeam and
+        due Tasks once. Raises _NotInBulk (rolling the chunk back) when that cannot be done."""
+        keys = [key for item in chunk if (key := _key(item.record)) is not None]
+        if len(set(keys)) != len(keys):
+            raise _NotInBulk()  # a record twice in one chunk: each version in turn
+        try:
+            with self.state.writing(defer_index=True) as repository:
+                store = LocalRecordStore(repository.session)
+                store.preload(keys)
+                writer = BulkWriter(repository)
+                outcomes, mapped = self._map_chunk(chunk, store)
+                writer.prefetch((r["resourceType"], r["id"])
+                                for resources in mapped.values() for r in resources)
+                for index, resources in list(mapped.items()):
+                    problems = _fhir_problems(writer, resources)
+                    if problems:
+                        outcome = outcomes[index]
+                        outcomes[index] = replace(outcome, status="rejected",
+                                                  reasons=tuple(problems),
+                                                  record=chunk[index].record)
+                        del mapped[index]
+                accepted = [(chunk[index].record, outcomes[index].digest) for index in mapped]
+                store.put_many(accepted)
+                for index, resources in mapped.items():
+                    outcomes[index] = replace(outcomes[index], resources=writer.stage(resources))
+                self._rebuild_in_bulk(outcomes, chunk, store, writer)
+                writer.flush()
+        except (_RebuildFailed, FhirError):
+            raise _NotInBulk() from None
+        return [replace(outcome, digest=None) for outcome in outcomes]
+
+    def _map_chunk(self, chunk: list[SourceRecord], store: LocalRecordStore
+                   ) -> tuple[list[Outcome], dict[int, list[dict[str, Any]]]]:
+        """Each record's outcome so far, and the resources of those still in the running."""
+        outcomes: list[Outcome] = []
+        mapped: dict[int, list[dict[str, Any]]] = {}
+        for index, item in enumerate(chunk):
+            outcome = self._precheck(item, store)
+            if outcome.status == "accepted":
+                try:
+                    mapped[index] = self.translator.resources_for(  # type: ignore[call-arg]
+                        item.record, store, aggregates=False)
+                except RecordRejected as rejected:
+                    outcome = replace(outcome, status="rejected",
+                                      reasons=tuple(rejected.problems), record=item.record)
+            outcomes.append(outcome)
+        return outcomes, mapped
+
+    def _rebuild_in_bulk(self, outcomes: list[Outcome], chunk: list[SourceRecord],
+                         store: LocalRecordStore, writer: BulkWriter) -> None:
         """Rebuild the CareTeam and due Tasks of every consumer an accepted record of this
         chunk touched; their names join those records' outcomes."""
         dirty: dict[str, list[int]] = {}
@@ -161,27 +210,42 @@ class RecordImporter:
         for index, outcome in enumerate(outcomes):
             if outcome.status != "accepted" or outcome.record_type not in AGGREGATE_SOURCES:
                 continue
-            consumer_id = (outcome.local_id if outcome.record_type == "consumer"
-                           else outcome.record["consumer"])
+            record = chunk[index].record
+            consumer_id = record["id"] if record["type"] == "consumer" else record["consumer"]
             dirty.setdefault(consumer_id, []).append(index)
-            if outcome.record_type in ("assignment", "plan"):
+            if record["type"] in ("assignment", "plan"):
                 care_teams.add(consumer_id)
         if not dirty:
-            return outcomes
-        outcomes = list(outcomes)
+            return
         try:
-            for consumer_id, resources in self.translator.aggregates_for(  # type: ignore[attr-defined]
-                    list(dirty), store, care_teams):
-                written = self._store_fhir(resources, repository)
-                for index in dirty[consumer_id]:
-                    outcome = outcomes[index]
-                    outcomes[index] = replace(outcome, resources=outcome.resources + written)
+            rebuilt = list(self.translator.aggregates_for(  # type: ignore[attr-defined]
+                list(dirty), store, care_teams))
         except RecordRejected:
             raise _RebuildFailed() from None
+        writer.prefetch((r["resourceType"], r["id"]) for _, resources in rebuilt
+                        for r in resources)
+        for consumer_id, resources in rebuilt:
+            if _fhir_problems(writer, resources):
+                raise _RebuildFailed()
+            written = writer.stage(resources)
+            for index in dirty[consumer_id]:
+                outcome = outcomes[index]
+                outcomes[index] = replace(outcome, resources=outcome.resources + written)
+
+    # -- record by record --------------------------------------------------------------------
+
+    def _record_by_record(self, chunk: list[SourceRecord]) -> list[Outcome]:
+        outcomes = []
+        with self.state.writing(defer_index=True) as repository:
+            store = LocalRecordStore(repository.session)
+            store.preload(key for item in chunk if (key := _key(item.record)) is not None)
+            for item in chunk:
+                outcomes.append(self._one(item, repository, store))
         return outcomes
 
-    def _one(self, item: SourceRecord, repository: Repository, store: LocalRecordStore,
-             batched: bool = False) -> Outcome:
+    def _precheck(self, item: SourceRecord, store: LocalRecordStore) -> Outcome:
+        """The outcome of the checks before mapping: rejected, unchanged, or (so far)
+        accepted, with the record's content hash."""
         record = item.record
         record_type = record.get("type") if isinstance(record, dict) else None
         local_id = record.get("id") if isinstance(record, dict) else None
@@ -201,25 +265,28 @@ class RecordImporter:
         if problems:
             return Outcome(item.source, record_type, local_id, "rejected", tuple(problems),
                            record=record)
+        return Outcome(item.source, record_type, local_id, "accepted", digest=digest)
+
+    def _one(self, item: SourceRecord, repository: Repository, store: LocalRecordStore
+             ) -> Outcome:
+        outcome = self._precheck(item, store)
+        if outcome.status != "accepted":
+            return outcome
+        record, digest = item.record, outcome.digest
         assert digest is not None  # a record that passed its schema has a string type and id
         savepoint = repository.session.begin_nested()
         held_index = repository.index.snapshot()
         try:
             store.put(record, digest)
-            resources = (self.translator.resources_for(record, store, aggregates=False)
-                         if batched and record["type"] in AGGREGATE_SOURCES
-                         else self.translator.resources_for(record, store))
-            written = self._store_fhir(resources, repository)
+            written = self._store_fhir(self.translator.resources_for(record, store), repository)
         except RecordRejected as rejected:
             savepoint.rollback()
             repository.index.restore(held_index)
             store.forget(record["type"], record["id"])
-            return Outcome(item.source, record_type, local_id, "rejected",
-                           tuple(rejected.problems), record=record)
+            return replace(outcome, status="rejected", reasons=tuple(rejected.problems),
+                           record=record, digest=None)
         savepoint.commit()
-        # A batched chunk needs the record once more, to find its consumer; dropped after.
-        return Outcome(item.source, record_type, local_id, "accepted", resources=written,
-                       record=record if batched else None)
+        return replace(outcome, resources=written, digest=None)
 
     @staticmethod
     def _store_fhir(resources: list[dict[str, Any]], repository: Repository) -> tuple[str, ...]:
@@ -229,10 +296,23 @@ class RecordImporter:
             try:
                 repository.update(resource_type, resource_id, resource)
             except FhirError as error:
-                raise RecordRejected([
-                    RecordProblem(", ".join(i.get("expression") or [f"{resource_type}"]),
-                                  f"maps to invalid FHIR: {i.get('diagnostics')}")
-                    for i in error.issues if i.get("severity") in ("error", "fatal")
-                ]) from None
+                raise RecordRejected(_as_problems(error, resource_type)) from None
             written.append(f"{resource_type}/{resource_id}")
         return tuple(written)
+
+
+def _fhir_problems(writer: BulkWriter, resources: list[dict[str, Any]]) -> list[RecordProblem]:
+    """Why these resources (one record's) cannot be stored; empty when they can."""
+    problems: list[RecordProblem] = []
+    for resource in resources:
+        try:
+            writer.check(resource)
+        except FhirError as error:
+            problems += _as_problems(error, resource["resourceType"])
+    return problems
+
+
+def _as_problems(error: FhirError, resource_type: str) -> list[RecordProblem]:
+    return [RecordProblem(", ".join(i.get("expression") or [resource_type]),
+                          f"maps to invalid FHIR: {i.get('diagnostics')}")
+            for i in error.issues if i.get("severity") in ("error", "fatal")]

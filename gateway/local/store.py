@@ -36,6 +36,7 @@ class StoredRecord:
 
 _TABLE = LocalRecordRow.__table__
 _INSERT = insert(_TABLE)
+_INSERT_RETURNING = insert(_TABLE).returning(_TABLE.c.pk, sort_by_parameter_order=True)
 _UPDATE = update(_TABLE).where(_TABLE.c.pk == bindparam("row_pk"))
 _COLUMNS = (_TABLE.c.pk, _TABLE.c.record_type, _TABLE.c.local_id, _TABLE.c.content_hash,
             _TABLE.c.content)
@@ -104,6 +105,33 @@ class LocalRecordStore:
             self.session.connection().execute(_UPDATE, {"row_pk": row.pk, **values})
             pk = row.pk
         self._rows[key] = StoredRecord(pk, digest, content)
+
+    def put_many(self, records: list[tuple[dict[str, Any], str | None]]) -> None:
+        """put() for many (record, content hash) pairs of distinct records: one statement for
+        the new ones and one for the changed."""
+        created, changed = [], []
+        now = datetime.now(UTC)
+        for record, digest in records:
+            assert digest is not None
+            key = (record["type"], record["id"])
+            row = self.get_row(*key)
+            content = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+            values = {"consumer_id": consumer_of(record), "content_hash": digest,
+                      "content": content, "updated_at": record["updated_at"], "imported_at": now}
+            if row is None:
+                created.append((key, {"record_type": key[0], "local_id": key[1], **values}))
+            else:
+                changed.append((key, {"row_pk": row.pk, **values}))
+        connection = self.session.connection()
+        if created:
+            result = connection.execute(_INSERT_RETURNING, [values for _, values in created])
+            for (key, values), pk in zip(created, result.scalars(), strict=True):
+                self._rows[key] = StoredRecord(pk, values["content_hash"], values["content"])
+        if changed:
+            connection.execute(_UPDATE, [values for _, values in changed])
+            for key, values in changed:
+                self._rows[key] = StoredRecord(values["row_pk"], values["content_hash"],
+                                               values["content"])
 
 
 def _stored(row: Any) -> StoredRecord:

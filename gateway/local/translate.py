@@ -81,8 +81,12 @@ class AgencyTranslator:
 
     def _resources_for(self, record: dict[str, Any], store: LocalRecordStore,
                        aggregates: bool = True) -> list[Resource]:
-        ctx = self.context(store)
         kind = record["type"]
+        if kind == "organization" and record.get("kind") == "agency" \
+                and self.agency_organization is None:
+            # The agency's own record names the agency (before it is stored, in a bulk chunk).
+            self.agency_organization = record["id"]
+        ctx = self.context(store)
         if kind == "organization":
             return organization_from_record(record, ctx)
         if kind == "staff":

@@ -168,3 +168,27 @@ def test_a_failed_rebuild_is_pinned_on_its_record_in_a_chunk(app, client):
         "accepted", "accepted", "accepted", "accepted", "rejected", "accepted"]
     assert any("role" in r["path"] for r in result["outcomes"][4]["reasons"])
     assert any(r.startswith("CareTeam/") for r in result["outcomes"][3]["resources"])
+
+
+def test_a_record_twice_in_one_chunk_is_applied_in_order(app, client, auth):
+    headers = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+    renamed = {**CONSUMER, "name": {"family": "Martínez-Ruiz", "given": ["Elena"]}}
+    body = [ORGANIZATION, STAFF, CONSUMER, renamed]
+    result = client.post("/local/records", json=body, headers=headers).get_json()
+    assert result["summary"] == {"accepted": 4, "unchanged": 0, "rejected": 0}
+    patient = client.get("/fhir/Patient?identifier=C-T1", headers=auth).get_json()
+    stored = patient["entry"][0]["resource"]
+    assert stored["name"][0]["family"] == "Martínez-Ruiz"
+    assert stored["meta"]["versionId"] == "2"
+
+
+def test_a_record_that_cannot_be_mapped_is_rejected_alone_in_a_chunk(app, client, auth):
+    headers = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+    unmappable = {**STAFF, "id": "S-T9", "roles": ["no-such-role"]}
+    body = [ORGANIZATION, STAFF, unmappable, CONSUMER, ASSIGNMENT]
+    result = client.post("/local/records", json=body, headers=headers).get_json()
+    assert [o["status"] for o in result["outcomes"]] == [
+        "accepted", "accepted", "rejected", "accepted", "accepted"]
+    assert result["outcomes"][2]["reasons"][0]["path"].startswith("roles")
+    practitioners = client.get("/fhir/Practitioner", headers=auth).get_json()
+    assert practitioners["total"] == 1

@@ -105,6 +105,20 @@ class IndexWriter:
             self._held.pop(resource_pk, None)
         clear_index(self.session, resource_pk)
 
+    def clear_many(self, resource_pks: list[int]) -> None:
+        """clear() for many resources, one statement per index table."""
+        if not resource_pks:
+            return
+        if self._held is not None:
+            for pk in resource_pks:
+                self._held.pop(pk, None)
+        connection = self.session.connection()
+        for start in range(0, len(resource_pks), 500):
+            batch = resource_pks[start:start + 500]
+            for table in INDEX_TABLES:
+                connection.execute(delete(table.__table__).where(
+                    table.__table__.c.resource_pk.in_(batch)))
+
     def flush(self) -> None:
         """Write every held row (one executemany per index table)."""
         if not self._held:
