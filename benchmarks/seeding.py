@@ -2,7 +2,7 @@
 
 ``Repository.create`` issues about a dozen statements per resource (insert, flush, version,
 five index DELETEs for a row that has none, index INSERTs). The bulk path here builds the same
-rows with the repository's own helpers (``_with_meta``, ``to_json``, ``utc_now``) and the search
+rows with the repository's own helpers (``with_meta``, ``to_json``, ``utc_now``) and the search
 module's own ``extract``, then writes a batch per table with ``executemany``. ``check_equivalence``
 proves, on every run and database, that both paths store identical rows.
 """
@@ -31,7 +31,7 @@ from gateway.db.models import (
     TokenIndex,
     UriIndex,
 )
-from gateway.fhir.repository import Repository, _with_meta, to_json, utc_now
+from gateway.fhir.repository import Repository, to_json, utc_now, with_meta
 from gateway.fhir.search import SearchParameterRegistry
 from gateway.fhir.search.extract import Extracted, extract
 from gateway.fhir.validation import Validator
@@ -159,7 +159,7 @@ def prepare(resource_type: str, resource_id: str, resource: dict[str, Any],
             clock: Callable[[], datetime] = utc_now) -> Prepared:
     """What ``Repository._insert`` computes for a new resource, without touching the database."""
     now = clock()
-    content = _with_meta(resource, resource_type, resource_id, 1, now)
+    content = with_meta(resource, resource_type, resource_id, 1, now)
     return Prepared(resource_type, resource_id, now, to_json(content),
                     extract(registry.indexed(resource_type), content, fhir_base_url))
 
