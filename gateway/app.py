@@ -20,6 +20,7 @@ from gateway.fhir.search import SearchParameterRegistry
 from gateway.fhir.validation import Validator
 from gateway.local.routes import bp as local_blueprint
 from gateway.observability import make_metrics
+from gateway.partners.routes import bp as partners_blueprint
 from gateway.state import GatewayState, gateway_state
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["gateway"] = state
     app.register_blueprint(fhir_blueprint)
     app.register_blueprint(local_blueprint)
+    app.register_blueprint(partners_blueprint)
     _register_operations_endpoints(app)
     _register_error_handlers(app)
     _register_metrics_hooks(app)

@@ -6,6 +6,7 @@ This module knows operator keys; partner access tokens (SMART Backend Services) 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.config import Config
@@ -15,8 +16,9 @@ from gateway.fhir.errors import FhirError
 @dataclass(frozen=True)
 class Principal:
     kind: str  # "operator" or "partner"
-    name: str
+    name: str  # the operator key's name, or the partner's id
     scopes: frozenset[str] = field(default_factory=frozenset)
+    organization: str | None = None  # a partner's FHIR Organization id
 
     @property
     def is_operator(self) -> bool:
@@ -56,8 +58,12 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def authenticate(authorization: str | None, config: Config) -> Principal:
-    """The caller behind an ``Authorization`` header, or a 401 FhirError."""
+def authenticate(authorization: str | None, config: Config,
+                 partner_token: Callable[[str], Principal | None] = lambda _token: None
+                 ) -> Principal:
+    """The caller behind an ``Authorization`` header, or a 401 FhirError: an operator key, or
+    a partner's access token as ``partner_token`` resolves it (None: unknown, expired, or its
+    partner disabled)."""
     token = bearer_token(authorization)
     if token is None:
         raise unauthorized("a bearer token is required")
@@ -66,6 +72,9 @@ def authenticate(authorization: str | None, config: Config) -> Principal:
         if hmac.compare_digest(token.encode(), key.encode()):
             return Principal(kind="operator", name=f"operator-key-{index + 1}",
                              scopes=frozenset({"system/*.*"}))
+    partner = partner_token(token)
+    if partner is not None:
+        return partner
     raise unauthorized("the bearer token is not valid")
 
 

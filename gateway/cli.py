@@ -111,7 +111,11 @@ fhir-care-gateway demo
   health         http://{host}:{port}/healthz   metrics http://{host}:{port}/metrics
   operator token {keys[0]}
 
+  token endpoint http://{host}:{port}/auth/token  (SMART Backend Services; demo partners and
+                 their keys in fixtures/partners/)
+
   try: curl -H 'Authorization: Bearer {keys[0]}' '{base}/Patient?_count=5'
+       gateway partners token pcp-cedar --url http://{host}:{port}
   Ctrl-C stops it.
 """)
     run_server(_prepare_metrics_dir(config), host, port, workers=2, quiet=True)
@@ -276,6 +280,143 @@ def validate(files: tuple[Path, ...]) -> None:
         click.echo(json.dumps(outcome_from_issues(issues), indent=2))
     if failed:
         sys.exit(1)
+
+
+# -- partners ------------------------------------------------------------------------------------
+
+@cli.group()
+def partners() -> None:
+    """The partner registry (who may authenticate to us, and what they may ever receive)."""
+
+
+def _partner_session():  # type: ignore[no-untyped-def]
+    from gateway.db.engine import make_engine, make_session_factory
+
+    config = config_from_env()
+    _check_migrated(config)
+    engine = make_engine(config.database_url)
+    return engine, make_session_factory(engine)
+
+
+@partners.command("list")
+def partners_list() -> None:
+    """One line per partner: id, type, enabled, name."""
+    from gateway.partners.registry import PartnerRegistry
+
+    engine, sessions = _partner_session()
+    try:
+        with sessions() as session:
+            for partner in PartnerRegistry(session).all():
+                state = "enabled" if partner.enabled else "disabled"
+                click.echo(f"{partner.id}\t{partner.kind}\t{state}\t{partner.name}")
+    finally:
+        engine.dispose()
+
+
+@partners.command("show")
+@click.argument("partner_id")
+def partners_show(partner_id: str) -> None:
+    """One partner as JSON (including its FHIR ``organization``)."""
+    from gateway.partners.registry import PartnerRegistry
+
+    engine, sessions = _partner_session()
+    try:
+        with sessions() as session:
+            partner = PartnerRegistry(session).get(partner_id)
+    finally:
+        engine.dispose()
+    if partner is None:
+        raise CliError(f"no partner {partner_id!r}")
+    click.echo(json.dumps(partner.to_json(), indent=2))
+
+
+@partners.command("add")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def partners_add(files: tuple[Path, ...]) -> None:
+    """Add or replace partners from JSON files (see fixtures/partners/)."""
+    from gateway.partners.registry import Partner, PartnerError, PartnerRegistry
+
+    loaded = []
+    for path in files:
+        try:
+            loaded.append(Partner.from_json(json.loads(path.read_bytes())))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise CliError(f"{path}: not valid JSON: {_first_line(error)}") from None
+        except PartnerError as error:
+            raise CliError(f"{path}: {error}") from None
+    engine, sessions = _partner_session()
+    try:
+        with sessions() as session, session.begin():
+            registry = PartnerRegistry(session)
+            for partner in loaded:
+                try:
+                    created = registry.put(partner)
+                except PartnerError as error:
+                    raise CliError(f"{partner.id}: {error}") from None
+                click.echo(f"{'added' if created else 'replaced'} {partner.id}")
+    finally:
+        engine.dispose()
+
+
+@partners.command("disable")
+@click.argument("partner_id")
+def partners_disable(partner_id: str) -> None:
+    """Disable a partner: its access tokens stop working at once."""
+    _set_enabled(partner_id, False)
+
+
+@partners.command("enable")
+@click.argument("partner_id")
+def partners_enable(partner_id: str) -> None:
+    """Enable a disabled partner again."""
+    _set_enabled(partner_id, True)
+
+
+@partners.command("token")
+@click.argument("partner_id")
+@click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="the partner's private JWK (default fixtures/partners/<id>.private.jwk.json)")
+@click.option("--scope", default="system/*.read", show_default=True)
+@click.option("--url", "base_url", default="http://127.0.0.1:8080", show_default=True,
+              help="the gateway's base URL")
+def partners_token(partner_id: str, key_path: Path | None, scope: str, base_url: str) -> None:
+    """Get an access token as a partner would (SMART Backend Services); prints the token
+    response. For trying the demo: a real partner signs with its own key on its own side."""
+    import requests
+
+    from gateway.partners.client import client_assertion, load_private_jwk, token_request
+    from gateway.partners.smart import token_endpoint
+
+    key_path = key_path or config_from_env().fixtures_dir / "partners" / \
+        f"{partner_id}.private.jwk.json"
+    try:
+        key = load_private_jwk(key_path)
+    except (OSError, ValueError) as error:
+        raise CliError(f"cannot read the private key: {_first_line(error)}") from None
+    url = token_endpoint(base_url)
+    try:
+        response = requests.post(url, data=token_request(
+            client_assertion(key, partner_id, url), scope), timeout=10)
+    except requests.RequestException as error:
+        raise CliError(f"cannot reach {url}: {_first_line(error)}") from None
+    click.echo(response.text.strip())
+    if response.status_code != 200:
+        sys.exit(1)
+
+
+def _set_enabled(partner_id: str, enabled: bool) -> None:
+    from gateway.partners.registry import PartnerRegistry
+
+    engine, sessions = _partner_session()
+    try:
+        with sessions() as session, session.begin():
+            partner = PartnerRegistry(session).set_enabled(partner_id, enabled)
+    finally:
+        engine.dispose()
+    if partner is None:
+        raise CliError(f"no partner {partner_id!r}")
+    click.echo(f"{partner_id} {'enabled' if enabled else 'disabled'}")
 
 
 def _first_line(error: BaseException) -> str:

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.config import Config
 from gateway.db.engine import make_engine, upgrade
+
+if TYPE_CHECKING:
+    from gateway.state import GatewayState
 
 
 def prepare_demo(config: Config, db_path: Path) -> str:
@@ -28,6 +32,25 @@ def prepare_demo(config: Config, db_path: Path) -> str:
     for outcome in importer.run(organizations_first(lambda: iter_records(agency))):
         summary.add(outcome)
         resources.update(outcome.resources)
+    partners = register_partners(state, config.fixtures_dir / "partners")
     state.engine.dispose()
     return (f"demo agency: {summary.accepted} local records -> {len(resources)} FHIR resources, "
-            f"{summary.rejected} rejected")
+            f"{summary.rejected} rejected; partners: {', '.join(partners)}")
+
+
+def register_partners(state: GatewayState, directory: Path) -> list[str]:
+    """Register every ``<id>.json`` partner of ``directory`` (not the private keys)."""
+    import json
+
+    from gateway.partners.registry import Partner, PartnerRegistry
+
+    registered = []
+    with state.session_factory() as session, session.begin():
+        registry = PartnerRegistry(session)
+        for path in sorted(directory.glob("*.json")):
+            if path.name.endswith(".private.jwk.json"):
+                continue
+            partner = Partner.from_json(json.loads(path.read_text()))
+            registry.put(partner)
+            registered.append(partner.id)
+    return registered

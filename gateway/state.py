@@ -10,12 +10,14 @@ from flask import current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.auth import Principal, authenticate
 from gateway.config import Config
 from gateway.db.engine import begin_write
 from gateway.fhir.repository import Repository
 from gateway.fhir.search import SearchParameterRegistry
 from gateway.fhir.validation import Validator
 from gateway.observability import Metrics
+from gateway.partners.smart import TokenService
 
 
 @dataclass
@@ -50,6 +52,15 @@ class GatewayState:
                 repository.index.defer()
             yield repository
             repository.index.flush()
+
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """Who is calling: an operator key or a partner's access token (else a 401)."""
+        return authenticate(authorization, self.config, self._partner_token)
+
+    def _partner_token(self, token: str) -> Principal | None:
+        with self.session_factory() as session:
+            return TokenService(session, self.config.base_url).principal_for(token)
 
 
 def gateway_state() -> GatewayState:

@@ -90,5 +90,6 @@ def test_demo_database_loads_the_whole_agency(tmp_path: Path):
     config = Config(database_url=f"sqlite:///{db}", operator_keys=("k",),
                     var_dir=tmp_path / "var")
     summary = prepare_demo(config, db)
-    assert summary.endswith(", 0 rejected")
+    assert ", 0 rejected;" in summary
     assert int(summary.split()[2]) >= 400  # local records accepted
+    assert summary.endswith("partners: court-probate, hospital-stbrigid, pcp-cedar, school-walnut")

@@ -195,3 +195,44 @@ class PollWatermarkRow(Base):
     record_type: Mapped[str] = mapped_column(String(32), primary_key=True)
     watermark: Mapped[str] = mapped_column(String(64))
     polled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PartnerRow(Base):
+    """An organization the gateway exchanges data with (see gateway/partners/registry.py).
+
+    The structured parts (endpoints, keys, allowed purposes and types) are JSON text: they are
+    read whole with their partner and never searched.
+    """
+
+    __tablename__ = "partner"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    organization: Mapped[str] = mapped_column(String(64))  # its FHIR Organization id
+    client_id: Mapped[str] = mapped_column(String(200), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    details: Mapped[str] = mapped_column(Text)  # the rest of the partner, as JSON
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ClientAssertionRow(Base):
+    """A SMART client assertion's ``jti``, kept until the assertion expires: a replay is a
+    second insert of the same key, refused by the database whichever worker receives it."""
+
+    __tablename__ = "client_assertion"
+
+    client_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AccessTokenRow(Base):
+    """An access token issued to a partner; only its SHA-256 is stored."""
+
+    __tablename__ = "access_token"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partner.id"), index=True)
+    scopes: Mapped[str] = mapped_column(Text)  # space-separated, as granted
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

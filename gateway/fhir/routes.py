@@ -5,7 +5,7 @@ from datetime import datetime
 
 from flask import Blueprint, Response, g, request
 
-from gateway.auth import INTERACTION_PERMISSION, authenticate, authorize
+from gateway.auth import INTERACTION_PERMISSION, authorize
 from gateway.fhir import search
 from gateway.fhir.bundles import process_bundle
 from gateway.fhir.errors import FhirError, issue, outcome
@@ -28,7 +28,11 @@ def gate() -> None:
     negotiate(request)
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    g.principal = authenticate(request.headers.get("Authorization"), gateway_state().config)
+    g.principal = gateway_state().authenticate(request.headers.get("Authorization"))
+    if not g.principal.is_operator:
+        # Deny by default: partners see nothing until the consent decision point admits them.
+        raise FhirError(403, "forbidden", "partner access to FHIR resources is not enabled "
+                                          "on this server yet")
     resource_type = (request.view_args or {}).get("resource_type")
     if resource_type and is_supported(resource_type):
         permission = INTERACTION_PERMISSION.get(request.method, "r")

@@ -7,7 +7,6 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from gateway.adapters.local_files import SourceRecord
-from gateway.auth import authenticate
 from gateway.fhir.errors import FhirError
 from gateway.local.pipeline import RecordImporter, Summary, in_dependency_order
 from gateway.local.translate import translator_for
@@ -19,7 +18,7 @@ NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl
 
 @bp.before_request
 def operators_only() -> None:
-    g.principal = authenticate(request.headers.get("Authorization"), gateway_state().config)
+    g.principal = gateway_state().authenticate(request.headers.get("Authorization"))
     if not g.principal.is_operator:
         raise FhirError(403, "forbidden", "only the agency's operators may post local records")
 

@@ -1,0 +1,1 @@
+"""Partners: the organizations the gateway exchanges data with, and how they authenticate."""

@@ -1,0 +1,181 @@
+"""The partner registry: who a partner is, how to reach it, what it may ever receive.
+
+A partner file (``fixtures/partners/<id>.json``, ``gateway partners add FILE``) is JSON:
+
+    {"id": "pcp-cedar", "type": "physical-health", "name": "Cedar Family Medicine",
+     "organization": "ORG-PCP-CEDAR", "client_id": "pcp-cedar",
+     "patient_identifier_systems": ["urn:oid:..."],
+     "endpoints": {"fhir_base": "...", "token_url": "...", "webhook": "...", "drop_folder": "..."},
+     "outbound_auth": {"method": "none" | "bearer" | "smart", ...},
+     "jwks": {"keys": [...public keys...]} or "jwks_url": "https://...",
+     "purposes": ["TREAT", "COC"], "resource_types": ["CareTeam", "CarePlan", ...],
+     "enabled": true}
+
+``type`` is the partner kind. Public keys only: a private key in a partner file is refused.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.db.models import PartnerRow
+
+KINDS = ("physical-health", "hospital", "school", "court", "other")
+OUTBOUND_METHODS = ("none", "bearer", "smart")
+# Private parts of a JWK (RFC 7517/7518): never stored in the registry.
+_PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+
+class PartnerError(ValueError):
+    """A partner description that cannot be accepted, with the field at fault."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Partner:
+    id: str
+    kind: str
+    name: str
+    organization: str
+    client_id: str
+    enabled: bool = True
+    patient_identifier_systems: tuple[str, ...] = ()
+    endpoints: dict[str, str] = field(default_factory=dict)
+    outbound_auth: dict[str, Any] = field(default_factory=lambda: {"method": "none"})
+    jwks: dict[str, Any] | None = None
+    jwks_url: str | None = None
+    purposes: tuple[str, ...] = ()
+    resource_types: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Any) -> Partner:
+        """A partner from its JSON description; PartnerError names the first bad field."""
+        if not isinstance(data, dict):
+            raise PartnerError("", "a partner must be a JSON object")
+        for name in ("id", "type", "name", "organization"):
+            if not isinstance(data.get(name), str) or not data[name].strip():
+                raise PartnerError(name, "is required (a non-empty string)")
+        if data["type"] not in KINDS:
+            raise PartnerError("type", f"must be one of {', '.join(KINDS)}")
+        endpoints = _string_map(data.get("endpoints", {}), "endpoints")
+        outbound = data.get("outbound_auth", {"method": "none"})
+        if not isinstance(outbound, dict) or outbound.get("method") not in OUTBOUND_METHODS:
+            raise PartnerError("outbound_auth.method", f"must be one of "
+                                                       f"{', '.join(OUTBOUND_METHODS)}")
+        jwks = data.get("jwks")
+        if jwks is not None:
+            if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+                raise PartnerError("jwks", "must be a JWK Set: {\"keys\": [...]}")
+            for index, key in enumerate(jwks["keys"]):
+                if not isinstance(key, dict) or "kty" not in key:
+                    raise PartnerError(f"jwks.keys[{index}]", "is not a JWK")
+                if _PRIVATE_MEMBERS & set(key):
+                    raise PartnerError(f"jwks.keys[{index}]",
+                                       "holds private key material; register the public key")
+        jwks_url = data.get("jwks_url")
+        if jwks_url is not None and not (isinstance(jwks_url, str)
+                                         and jwks_url.startswith("https://")):
+            raise PartnerError("jwks_url", "must be an https:// URL")
+        return cls(
+            id=data["id"], kind=data["type"], name=data["name"],
+            organization=data["organization"], client_id=data.get("client_id") or data["id"],
+            enabled=bool(data.get("enabled", True)),
+            patient_identifier_systems=_strings(data.get("patient_identifier_systems", []),
+                                                "patient_identifier_systems"),
+            endpoints=endpoints, outbound_auth=outbound, jwks=jwks, jwks_url=jwks_url,
+            purposes=_strings(data.get("purposes", []), "purposes"),
+            resource_types=_strings(data.get("resource_types", []), "resource_types"))
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.id, "type": self.kind, "name": self.name,
+            "organization": self.organization, "client_id": self.client_id,
+            "enabled": self.enabled,
+            "patient_identifier_systems": list(self.patient_identifier_systems),
+            "endpoints": self.endpoints, "outbound_auth": self.outbound_auth,
+            "purposes": list(self.purposes), "resource_types": list(self.resource_types)}
+        if self.jwks is not None:
+            body["jwks"] = self.jwks
+        if self.jwks_url is not None:
+            body["jwks_url"] = self.jwks_url
+        return body
+
+
+class PartnerRegistry:
+    """Partners in the gateway's database; the caller owns the transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def all(self) -> list[Partner]:
+        return [_partner(row) for row in
+                self.session.scalars(select(PartnerRow).order_by(PartnerRow.id))]
+
+    def get(self, partner_id: str) -> Partner | None:
+        row = self.session.get(PartnerRow, partner_id)
+        return _partner(row) if row is not None else None
+
+    def by_client_id(self, client_id: str) -> Partner | None:
+        row = self.session.scalars(
+            select(PartnerRow).where(PartnerRow.client_id == client_id)).one_or_none()
+        return _partner(row) if row is not None else None
+
+    def put(self, partner: Partner) -> bool:
+        """Add or replace a partner; True when it was new. A client id already used by
+        another partner is refused."""
+        other = self.by_client_id(partner.client_id)
+        if other is not None and other.id != partner.id:
+            raise PartnerError("client_id", f"{partner.client_id!r} is already partner "
+                                            f"{other.id!r}'s")
+        body = partner.to_json()
+        details = json.dumps({k: v for k, v in body.items()
+                              if k not in ("id", "type", "name", "organization", "client_id",
+                                           "enabled")}, sort_keys=True)
+        row = self.session.get(PartnerRow, partner.id)
+        values = {"kind": partner.kind, "name": partner.name,
+                  "organization": partner.organization, "client_id": partner.client_id,
+                  "enabled": partner.enabled, "details": details,
+                  "updated_at": datetime.now(UTC)}
+        if row is None:
+            self.session.add(PartnerRow(id=partner.id, **values))
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
+        self.session.flush()
+        return row is None
+
+    def set_enabled(self, partner_id: str, enabled: bool) -> Partner | None:
+        row = self.session.get(PartnerRow, partner_id)
+        if row is None:
+            return None
+        row.enabled, row.updated_at = enabled, datetime.now(UTC)
+        self.session.flush()
+        return _partner(row)
+
+
+def _partner(row: PartnerRow) -> Partner:
+    details = json.loads(row.details)
+    return Partner.from_json({"id": row.id, "type": row.kind, "name": row.name,
+                              "organization": row.organization, "client_id": row.client_id,
+                              "enabled": row.enabled, **details})
+
+
+def _strings(value: Any, path: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise PartnerError(path, "must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _string_map(value: Any, path: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise PartnerError(path, "must be an object of strings")
+    return dict(value)

@@ -1,0 +1,37 @@
+"""HTTP for partners: SMART discovery and the token endpoint (both public, by design)."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from gateway.partners.smart import OAuthError, TokenService, smart_configuration
+from gateway.state import gateway_state
+
+bp = Blueprint("partners", __name__)
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+@bp.get("/fhir/.well-known/smart-configuration")
+def smart_discovery() -> Response:
+    return jsonify(smart_configuration(gateway_state().config.base_url))
+
+
+@bp.post("/auth/token")
+def token() -> tuple[Response, int, dict[str, str]]:
+    """SMART Backend Services: a client assertion in, an access token out (RFC 6749 JSON)."""
+    state = gateway_state()
+    if request.mimetype != "application/x-www-form-urlencoded":
+        error = OAuthError("invalid_request",
+                           "the body must be application/x-www-form-urlencoded")
+        return jsonify(error.body()), error.status, NO_STORE
+    form = {key: request.form.get(key, "") for key in request.form}
+    try:
+        # A refused request commits nothing (its jti stays unrecorded); an issued token and
+        # the jti that bought it commit together.
+        with state.session_factory() as session, session.begin():
+            issued = TokenService(session, state.config.base_url).issue(form)
+    except OAuthError as error:
+        headers = dict(NO_STORE)
+        if error.status == 401:
+            headers["WWW-Authenticate"] = 'Bearer error="invalid_client"'
+        return jsonify(error.body()), error.status, headers
+    return jsonify(issued.body()), 200, NO_STORE

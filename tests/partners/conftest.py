@@ -1,0 +1,49 @@
+"""Partner fixtures: the demo partners of fixtures/partners/, registered in the test database."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.partners.client import client_assertion, load_private_jwk, token_request
+from gateway.partners.registry import Partner, PartnerRegistry
+
+PARTNERS_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "partners"
+TOKEN_URL = "http://testserver/auth/token"
+
+
+def partner_file(partner_id: str) -> dict[str, Any]:
+    return json.loads((PARTNERS_DIR / f"{partner_id}.json").read_text())
+
+
+def private_key(partner_id: str) -> dict[str, Any]:
+    return load_private_jwk(PARTNERS_DIR / f"{partner_id}.private.jwk.json")
+
+
+@pytest.fixture
+def partners(app) -> dict[str, Partner]:
+    """Every demo partner, registered."""
+    state = app.extensions["gateway"]
+    registered = {}
+    with state.session_factory() as session, session.begin():
+        registry = PartnerRegistry(session)
+        for path in sorted(PARTNERS_DIR.glob("*.json")):
+            if path.name.endswith(".private.jwk.json"):
+                continue
+            partner = Partner.from_json(json.loads(path.read_text()))
+            registry.put(partner)
+            registered[partner.id] = partner
+    return registered
+
+
+@pytest.fixture
+def get_token(client, partners):
+    """get_token(partner_id, scope=...) -> the token endpoint's response."""
+
+    def _get(partner_id: str, scope: str = "system/CareTeam.read", **assertion: Any):
+        signed = client_assertion(private_key(partner_id), partner_id, TOKEN_URL, **assertion)
+        return client.post("/auth/token", data=token_request(signed, scope))
+
+    return _get
