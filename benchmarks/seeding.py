@@ -20,6 +20,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from benchmarks import dataset
+from gateway.auth import SYSTEM
 from gateway.db.engine import begin_write
 from gateway.db.models import (
     INDEX_TABLES,
@@ -80,7 +81,8 @@ class Seeder:
     def create_fixtures(self) -> Fixtures:
         """The Organization and Practitioners, through ``Repository.create`` (the API's path)."""
         with self._writing() as session:
-            repository = Repository(session, self.validator, self.registry, self.fhir_base_url)
+            repository = Repository(session, self.validator, self.registry, self.fhir_base_url,
+                                    requester=SYSTEM)
             org = repository.create("Organization", dataset.organization()).stored.id
             practitioners = [repository.create("Practitioner", dataset.practitioner(i)).stored.id
                              for i in range(20)]
@@ -109,7 +111,8 @@ class Seeder:
             try:
                 begin_write(session)
                 repository = Repository(session, self.validator, self.registry,
-                                        self.fhir_base_url, new_id=lambda: next(assigned))
+                                        self.fhir_base_url, requester=SYSTEM,
+                                        new_id=lambda: next(assigned))
                 for record in api_ids:
                     for resource_type, resource in _pair(record, fixtures):
                         repository.create(resource_type, resource)

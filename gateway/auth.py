@@ -19,11 +19,17 @@ class Principal:
     name: str  # the operator key's name, or the partner's id
     scopes: frozenset[str] = field(default_factory=frozenset)
     organization: str | None = None  # a partner's FHIR Organization id
+    partner_kind: str | None = None  # physical-health, hospital, school, court, other
+    purpose: str | None = None  # the purpose of use the partner's token was issued for
+    resource_types: frozenset[str] = field(default_factory=frozenset)  # it may ever receive
 
     @property
     def is_operator(self) -> bool:
         return self.kind == "operator"
 
+
+# The gateway itself (imports, workflows, deliveries): full access, like an operator.
+SYSTEM = Principal(kind="operator", name="gateway", scopes=frozenset({"system/*.*"}))
 
 # SMART v1 (read/write/*) and v2 (c r u d s) permissions, and what each interaction needs.
 V1_PERMISSIONS = {"read": set("rs"), "write": set("cud"), "*": set("cruds")}

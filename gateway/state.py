@@ -31,14 +31,15 @@ class GatewayState:
     capability_statement: dict[str, Any] = field(default_factory=dict)
 
     @contextmanager
-    def reading(self) -> Iterator[Repository]:
-        """A repository on a read-only session."""
+    def reading(self, requester: Principal) -> Iterator[Repository]:
+        """A repository on a read-only session, showing what ``requester`` may see."""
         with self.session_factory() as session:
             yield Repository(session, self.validator, self.search_registry,
-                             self.config.fhir_base_url)
+                             self.config.fhir_base_url, requester=requester)
 
     @contextmanager
-    def writing(self, *, defer_index: bool = False) -> Iterator[Repository]:
+    def writing(self, requester: Principal, *, defer_index: bool = False
+                ) -> Iterator[Repository]:
         """A repository whose changes commit together when the block ends without error.
 
         ``defer_index``: search index rows are written once, before the commit, rather than
@@ -47,12 +48,11 @@ class GatewayState:
         with self.session_factory() as session, session.begin():
             begin_write(session)
             repository = Repository(session, self.validator, self.search_registry,
-                                    self.config.fhir_base_url)
+                                    self.config.fhir_base_url, requester=requester)
             if defer_index:
                 repository.index.defer()
             yield repository
             repository.index.flush()
-
 
     def authenticate(self, authorization: str | None) -> Principal:
         """Who is calling: an operator key or a partner's access token (else a 401)."""

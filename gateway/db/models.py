@@ -235,4 +235,5 @@ class AccessTokenRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partner.id"), index=True)
     scopes: Mapped[str] = mapped_column(Text)  # space-separated, as granted
+    purpose: Mapped[str] = mapped_column(String(32))  # v3 ActReason code
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from gateway.auth import INTERACTION_PERMISSION, Principal, authorize
 from gateway.fhir import search
 from gateway.fhir.errors import FhirError, outcome
 from gateway.fhir.http import Prefer
@@ -52,7 +53,8 @@ class EntryRequest:
         return f"Bundle.entry[{self.index}]"
 
 
-def process_bundle(state: GatewayState, bundle: Any, prefer: Prefer) -> dict[str, Any]:
+def process_bundle(state: GatewayState, bundle: Any, prefer: Prefer, requester: Principal
+                   ) -> dict[str, Any]:
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise FhirError(400, "invalid", "the body of POST /fhir must be a Bundle", "Bundle")
     kind = bundle.get("type")
@@ -66,10 +68,15 @@ def process_bundle(state: GatewayState, bundle: Any, prefer: Prefer) -> dict[str
     base = state.config.fhir_base_url
     if kind == "batch":
         return {"resourceType": "Bundle", "type": "batch-response",
-                "entry": [batch_entry(state, index, raw, base, prefer)
+                "entry": [batch_entry(state, index, raw, base, prefer, requester)
                           for index, raw in enumerate(raw_entries)]}
     entries = [parse_entry(index, raw, base) for index, raw in enumerate(raw_entries)]
-    with state.writing() as repository:
+    for entry in entries:  # all or nothing: every entry's scope is checked before any runs
+        try:
+            authorize_entry(requester, entry)
+        except FhirError as error:
+            raise relocated(error, entry) from None
+    with state.writing(requester) as repository:
         responses = run_transaction(repository, entries, base, state, prefer)
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": responses}
 
@@ -219,6 +226,17 @@ def resolve_reference(repository: Repository, reference: str, targets: dict[str,
     return reference
 
 
+def authorize_entry(requester: Principal, entry: EntryRequest) -> None:
+    """The requester's scopes must allow the entry's interaction, as for a plain request."""
+    if entry.method == "GET":
+        permission = "r" if entry.resource_id else "s"
+    else:
+        permission = INTERACTION_PERMISSION.get(entry.method, "c")
+    if entry.method == MATCHED:
+        permission = "c"
+    authorize(requester, entry.resource_type, permission)
+
+
 def perform(repository: Repository, entry: EntryRequest, targets: dict[str, str], base: str,
             state: GatewayState, prefer: Prefer) -> dict[str, Any]:
     if entry.method == "DELETE":
@@ -293,16 +311,17 @@ def _inside_entry(expression: str, entry: EntryRequest) -> str:
 
 # -- batch -------------------------------------------------------------------------------------
 
-def batch_entry(state: GatewayState, index: int, raw: Any, base: str, prefer: Prefer
-                ) -> dict[str, Any]:
+def batch_entry(state: GatewayState, index: int, raw: Any, base: str, prefer: Prefer,
+                requester: Principal) -> dict[str, Any]:
     """One batch entry in its own database transaction; its failure is its own."""
     try:
         entry = parse_entry(index, raw, base)
+        authorize_entry(requester, entry)
         if entry.method == "POST" and entry.if_none_exist:
-            with state.writing() as repository:
+            with state.writing(requester) as repository:
                 targets = assign_identities(repository, [entry], base)
                 return perform(repository, entry, targets, base, state, prefer)
-        with state.writing() as repository:
+        with state.writing(requester) as repository:
             return perform(repository, entry, {}, base, state, prefer)
     except FhirError as error:
         located = relocated(error, EntryRequest(index, "", _type_of(raw), None, None, [], None,

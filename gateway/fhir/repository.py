@@ -7,10 +7,11 @@ route. The repository never commits: the caller owns the transaction, which is h
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -19,13 +20,19 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.auth import Principal
 from gateway.db.models import ResourceRow, ResourceVersionRow
 from gateway.fhir import search
 from gateway.fhir.errors import FhirError, not_found
 from gateway.fhir.resource_types import is_supported
 from gateway.fhir.validation import Validator, has_errors
+from gateway.privacy.enforcement import AccessPolicy
+
+log = logging.getLogger(__name__)
 
 APPEND_ONLY_TYPES = frozenset({"AuditEvent"})
+# A partner's history is decided version by version; it sees at most this many.
+MAX_PARTNER_HISTORY = 2000
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 ETAG_PATTERN = re.compile(r'^(?:W/)?"?([0-9]+)"?$')
 
@@ -100,10 +107,13 @@ class Repository:
     """Reads and writes FHIR resources in one SQLAlchemy session."""
 
     def __init__(self, session: Session, validator: Validator,
-                 registry: search.SearchParameterRegistry, base_url: str,
+                 registry: search.SearchParameterRegistry, base_url: str, *,
+                 requester: Principal,
                  clock: Callable[[], datetime] = utc_now,
                  new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
         self.session = session
+        # The consent decision point: every resource this repository hands out passes it.
+        self.access = AccessPolicy(requester, session, base_url)
         self.validator = validator
         self.registry = registry
         # Our own FHIR base: absolute references to it are indexed as local ones.
@@ -128,10 +138,23 @@ class Repository:
                                                 ResourceRow.id == resource_id)).one_or_none()
         if row is None:
             raise not_found(resource_type, resource_id)
-        stored = StoredResource.from_row(row)
+        return self._admitted(StoredResource.from_row(row))
+
+    def _admitted(self, stored: StoredResource) -> StoredResource:
+        """``stored`` as the requester may see it; a hidden resource is 404 Not Found, the
+        same answer as one that does not exist (a deletion is 410 only for operators)."""
+        visible, content = self.access.admit(stored.resource_type, stored.id, stored.content)
+        if not visible:
+            raise not_found(stored.resource_type, stored.id)
         if stored.deleted:
             raise gone(stored)
-        return stored
+        return stored if content == stored.content else replace(stored, content=content)
+
+    def _visible(self, stored: StoredResource) -> StoredResource | None:
+        visible, content = self.access.admit(stored.resource_type, stored.id, stored.content)
+        if not visible:
+            return None
+        return stored if content == stored.content else replace(stored, content=content)
 
     def vread(self, resource_type: str, resource_id: str, version_id: str) -> StoredResource:
         if not version_id.isdigit():
@@ -143,10 +166,7 @@ class Repository:
         ).one_or_none()
         if row is None:
             raise not_found(f"{resource_type}/{resource_id}/_history", version_id)
-        stored = StoredResource.from_row(row)
-        if stored.deleted:
-            raise gone(stored)
-        return stored
+        return self._admitted(StoredResource.from_row(row))
 
     def history(self, resource_type: str | None, resource_id: str | None, *,
                 since: datetime | None, count: int, offset: int
@@ -159,6 +179,8 @@ class Repository:
             conditions.append(ResourceVersionRow.id == resource_id)
         if since:
             conditions.append(ResourceVersionRow.last_updated >= since)
+        if not self.access.requester.is_operator:
+            return self._partner_history(conditions, count, offset)
         total = self.session.scalar(select(func.count()).select_from(ResourceVersionRow)
                                     .where(*conditions)) or 0
         rows = self.session.scalars(
@@ -169,9 +191,39 @@ class Repository:
         ).all()
         return [StoredResource.from_row(row) for row in rows], total
 
+    def _partner_history(self, conditions: list[Any], count: int, offset: int
+                         ) -> tuple[list[StoredResource], int]:
+        """History as a partner sees it: only versions of resources it may see now (the SQL
+        filter), each version then decided on its own content; counted after deciding."""
+        visible_now = select(ResourceRow.pk).where(self.access.sql_filter(ResourceRow))
+        rows = self.session.scalars(
+            select(ResourceVersionRow)
+            .where(*conditions, ResourceVersionRow.resource_pk.in_(visible_now))
+            .order_by(ResourceVersionRow.last_updated.desc(),
+                      ResourceVersionRow.version_id.desc())
+            .limit(MAX_PARTNER_HISTORY)).all()
+        shown = [stored for row in rows
+                 if (stored := self._visible(StoredResource.from_row(row))) is not None]
+        return shown[offset:offset + count], len(shown)
+
     def search(self, request: search.SearchRequest) -> search.SearchResult:
         self.index.flush()
-        return search.execute_search(self.session, request, self.registry)
+        partner = not self.access.requester.is_operator
+        result = search.execute_search(
+            self.session, request, self.registry,
+            access_filter=self.access.sql_filter if partner else None)
+        if not partner:
+            return result
+        # Decided again one by one (the filter and decide() read the same grants), and handed
+        # out as detached copies in their disclosed form.
+        rows = [s for row in result.rows
+                if (s := self._visible(StoredResource.from_row(row))) is not None]
+        included = [s for row in result.included
+                    if (s := self._visible(StoredResource.from_row(row))) is not None]
+        if len(rows) != len(result.rows) or len(included) != len(result.included):
+            log.error("the consent filter admitted %d resources that decide() refused",
+                      len(result.rows) + len(result.included) - len(rows) - len(included))
+        return replace(result, rows=rows, included=included)
 
     def find(self, resource_type: str, query: str) -> list[StoredResource]:
         """Matches of a conditional query (``identifier=sys|val``), for If-None-Exist and

@@ -29,10 +29,6 @@ def gate() -> None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
     g.principal = gateway_state().authenticate(request.headers.get("Authorization"))
-    if not g.principal.is_operator:
-        # Deny by default: partners see nothing until the consent decision point admits them.
-        raise FhirError(403, "forbidden", "partner access to FHIR resources is not enabled "
-                                          "on this server yet")
     resource_type = (request.view_args or {}).get("resource_type")
     if resource_type and is_supported(resource_type):
         permission = INTERACTION_PERMISSION.get(request.method, "r")
@@ -112,7 +108,7 @@ def metadata() -> Response:
 def transaction_or_batch() -> Response:
     bundle = json_body(request)
     prefer = Prefer.parse(request.headers.get("Prefer"))
-    return fhir_response(process_bundle(gateway_state(), bundle, prefer))
+    return fhir_response(process_bundle(gateway_state(), bundle, prefer, g.principal))
 
 
 # -- type level ----------------------------------------------------------------------------------
@@ -130,7 +126,7 @@ def search_type(resource_type: str) -> Response:
         resource_type, query_params(), state.search_registry, lenient=prefer.lenient,
         default_count=state.config.default_page_size, max_count=state.config.max_page_size,
         base_url=state.config.fhir_base_url)
-    with state.reading() as repository:
+    with state.reading(g.principal) as repository:
         result = repository.search(search_request)
     return fhir_response(searchset(state.config.fhir_base_url, resource_type, search_request,
                                    result))
@@ -141,7 +137,7 @@ def create(resource_type: str) -> Response:
     checked_type(resource_type)
     resource = json_body(request)
     prefer = Prefer.parse(request.headers.get("Prefer"))
-    with gateway_state().writing() as repository:
+    with gateway_state().writing(g.principal) as repository:
         result = repository.create(resource_type, resource,
                                    if_none_exist=request.headers.get("If-None-Exist"))
     return write_response(result, prefer)
@@ -168,7 +164,7 @@ def validate(resource_type: str, resource_id: str | None = None) -> Response:
 def read(resource_type: str, resource_id: str) -> Response:
     checked_type(resource_type)
     checked_id(resource_id)
-    with gateway_state().reading() as repository:
+    with gateway_state().reading(g.principal) as repository:
         stored = repository.read(resource_type, resource_id)
     headers = version_headers(stored)
     if request.headers.get("If-None-Match") in (stored.etag, f'"{stored.version_id}"'):
@@ -182,7 +178,7 @@ def update(resource_type: str, resource_id: str) -> Response:
     checked_id(resource_id)
     resource = json_body(request)
     prefer = Prefer.parse(request.headers.get("Prefer"))
-    with gateway_state().writing() as repository:
+    with gateway_state().writing(g.principal) as repository:
         result = repository.update(resource_type, resource_id, resource,
                                    if_match=request.headers.get("If-Match"))
     return write_response(result, prefer)
@@ -192,7 +188,7 @@ def update(resource_type: str, resource_id: str) -> Response:
 def delete(resource_type: str, resource_id: str) -> Response:
     checked_type(resource_type)
     checked_id(resource_id)
-    with gateway_state().writing() as repository:
+    with gateway_state().writing(g.principal) as repository:
         stored = repository.delete(resource_type, resource_id)
     headers = {"ETag": stored.etag} if stored else {}
     return fhir_response(None, 204, headers)
@@ -209,7 +205,7 @@ def history_instance(resource_type: str, resource_id: str) -> Response:
 def vread(resource_type: str, resource_id: str, version_id: str) -> Response:
     checked_type(resource_type)
     checked_id(resource_id)
-    with gateway_state().reading() as repository:
+    with gateway_state().reading(g.principal) as repository:
         stored = repository.vread(resource_type, resource_id, version_id)
     return fhir_response(resource_text(stored, requested_elements()), 200,
                          version_headers(stored))
@@ -220,7 +216,7 @@ def history(resource_type: str, resource_id: str | None) -> Response:
     count = int_param("_count", state.config.default_page_size, state.config.max_page_size)
     offset = int_param("_offset", 0)
     since = parse_since(request.args.get("_since"))
-    with state.reading() as repository:
+    with state.reading(g.principal) as repository:
         versions, total = repository.history(resource_type, resource_id, since=since,
                                              count=count, offset=offset)
         if resource_id and total == 0:

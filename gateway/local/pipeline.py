@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from gateway.adapters.local_files import SourceRecord
+from gateway.auth import SYSTEM
 from gateway.fhir.bulk import BulkWriter
 from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import Repository
@@ -159,7 +160,7 @@ class RecordImporter:
         if len(set(keys)) != len(keys):
             raise _NotInBulk()  # a record twice in one chunk: each version in turn
         try:
-            with self.state.writing(defer_index=True) as repository:
+            with self.state.writing(SYSTEM, defer_index=True) as repository:
                 store = LocalRecordStore(repository.session)
                 store.preload(keys)
                 writer = BulkWriter(repository)
@@ -236,7 +237,7 @@ class RecordImporter:
 
     def _record_by_record(self, chunk: list[SourceRecord]) -> list[Outcome]:
         outcomes = []
-        with self.state.writing(defer_index=True) as repository:
+        with self.state.writing(SYSTEM, defer_index=True) as repository:
             store = LocalRecordStore(repository.session)
             store.preload(key for item in chunk if (key := _key(item.record)) is not None)
             for item in chunk:

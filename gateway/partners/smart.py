@@ -100,10 +100,12 @@ class TokenService:
             raise OAuthError("invalid_request", "scope is required")
         partner, claims = self._authenticate(assertion)
         scope = granted_scope(form["scope"], partner)
+        purpose = purpose_of_use(claims, partner)
         self._remember_assertion(partner, claims)
         token = secrets.token_urlsafe(32)
         self.session.add(AccessTokenRow(token_hash=_digest(token), partner_id=partner.id,
-                                        scopes=scope, expires_at=self.now() + TOKEN_LIFETIME))
+                                        scopes=scope, purpose=purpose,
+                                        expires_at=self.now() + TOKEN_LIFETIME))
         self.session.flush()
         return IssuedToken(token, scope, int(TOKEN_LIFETIME.total_seconds()))
 
@@ -174,15 +176,17 @@ class TokenService:
     def principal_for(self, token: str) -> Principal | None:
         """The partner behind an unexpired access token, while the partner is enabled."""
         row = self.session.execute(
-            select(AccessTokenRow.partner_id, AccessTokenRow.scopes, PartnerRow.organization)
+            select(AccessTokenRow.partner_id, AccessTokenRow.scopes, AccessTokenRow.purpose)
             .join(PartnerRow, PartnerRow.id == AccessTokenRow.partner_id)
             .where(AccessTokenRow.token_hash == _digest(token),
                    AccessTokenRow.expires_at > self.now(), PartnerRow.enabled.is_(True))
         ).one_or_none()
-        if row is None:
+        partner = PartnerRegistry(self.session).get(row.partner_id) if row else None
+        if row is None or partner is None:
             return None
-        return Principal(kind="partner", name=row.partner_id, scopes=frozenset(row.scopes.split()),
-                         organization=row.organization)
+        return Principal(kind="partner", name=partner.id, scopes=frozenset(row.scopes.split()),
+                         organization=partner.organization, partner_kind=partner.kind,
+                         purpose=row.purpose, resource_types=frozenset(partner.resource_types))
 
 
 def granted_scope(requested: str, partner: Partner) -> str:
@@ -208,6 +212,28 @@ def granted_scope(requested: str, partner: Partner) -> str:
                                           f"allowed to this client; it may read "
                                           f"{', '.join(partner.resource_types) or 'nothing'}")
     return " ".join(dict.fromkeys(granted))
+
+
+def purpose_of_use(claims: dict[str, Any], partner: Partner) -> str:
+    """The purpose of use a token is issued for: the one the assertion names (the HL7 B2B
+    extension of UDAP, ``extensions.hl7-b2b.purpose_of_use``, a v3 ActReason code, bare or as
+    ``system#code``), else the partner's first registered purpose. It must be one the partner
+    is registered for."""
+    b2b = (claims.get("extensions") or {}).get("hl7-b2b") if isinstance(
+        claims.get("extensions"), dict) else None
+    named = (b2b or {}).get("purpose_of_use") if isinstance(b2b, dict) else None
+    if isinstance(named, list):
+        named = named[0] if named else None
+    if isinstance(named, str) and named:
+        code = named.rsplit("#", 1)[-1]
+        if code not in partner.purposes:
+            raise OAuthError("invalid_grant", f"purpose of use {code!r} is not one this client "
+                                              f"is registered for "
+                                              f"({', '.join(partner.purposes) or 'none'})")
+        return code
+    if not partner.purposes:
+        raise OAuthError("invalid_grant", "this client is registered for no purpose of use")
+    return partner.purposes[0]
 
 
 def _candidate_keys(partner: Partner, header: dict[str, Any], algorithm: str) -> list[Any]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from gateway.auth import SYSTEM
 from gateway.db.models import LocalRecordRow
 from gateway.local.store import LocalRecordStore
 from gateway.local.translate import AgencyTranslator
@@ -25,12 +26,12 @@ class RefreshSummary:
 def refresh_due_tasks(state: GatewayState, translator: AgencyTranslator,
                       chunk_size: int = 200) -> RefreshSummary:
     summary = RefreshSummary()
-    with state.reading() as repository:
+    with state.reading(SYSTEM) as repository:
         consumer_ids = list(repository.session.scalars(
             select(LocalRecordRow.local_id).where(LocalRecordRow.record_type == "consumer")
             .order_by(LocalRecordRow.local_id)))
     for start in range(0, len(consumer_ids), chunk_size):
-        with state.writing() as repository:
+        with state.writing(SYSTEM) as repository:
             store = LocalRecordStore(repository.session)
             ctx = translator.context(store)
             for consumer_id in consumer_ids[start:start + chunk_size]:

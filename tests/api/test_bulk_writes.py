@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.auth import SYSTEM
 from gateway.fhir.bulk import BulkWriter
 from gateway.fhir.errors import FhirError
 
@@ -15,7 +16,7 @@ def patient(resource_id: str, family: str = "Ames") -> dict:
 
 def write(app, *resources):
     state = app.extensions["gateway"]
-    with state.writing(defer_index=True) as repository:
+    with state.writing(SYSTEM, defer_index=True) as repository:
         writer = BulkWriter(repository)
         writer.prefetch((r["resourceType"], r["id"]) for r in resources)
         for resource in resources:
@@ -54,7 +55,7 @@ def test_the_same_resource_twice_in_one_batch_makes_two_versions(app, client, au
 def test_check_refuses_invalid_content_before_anything_is_written(app, client, auth):
     state = app.extensions["gateway"]
     invalid = {**patient("b4"), "gender": "bogus"}
-    with state.writing(defer_index=True) as repository:
+    with state.writing(SYSTEM, defer_index=True) as repository:
         writer = BulkWriter(repository)
         writer.prefetch([("Patient", "b4")])
         with pytest.raises(FhirError) as refused:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from gateway.auth import SYSTEM
 from gateway.db.engine import begin_write
 from gateway.db.models import ResourceRow
 from gateway.fhir.errors import FhirError
@@ -14,7 +15,7 @@ from tests.api.builders import patient
 def repository(app, session) -> Repository:
     state = app.extensions["gateway"]
     return Repository(session, state.validator, state.search_registry,
-                      state.config.fhir_base_url)
+                      state.config.fhir_base_url, requester=SYSTEM)
 
 
 def test_a_stale_writer_gets_409(app, session_factory):

@@ -41,6 +41,7 @@ def upgrade() -> None:
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('partner_id', sa.String(length=64), nullable=False),
     sa.Column('scopes', sa.Text(), nullable=False),
+    sa.Column('purpose', sa.String(length=32), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['partner_id'], ['partner.id'], name=op.f('fk_access_token_partner_id_partner')),
     sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_access_token'))

@@ -1,0 +1,1 @@
+"""Privacy: the consent decision point and the rules it applies (see decision.py)."""

@@ -1,0 +1,135 @@
+"""The consent decision point: may this requester, for this purpose, see this resource?
+
+``decide`` is the one function that answers, for every read, search match, include, history
+entry, transaction response and outbound delivery (``enforcement.py`` applies it at the storage
+boundary, so a route cannot skip it). Deny by default; the rules, in order:
+
+1. The agency's operators see everything (and are audited like anyone).
+2. A partner sees only the resource types it is registered for, never the gateway's own
+   records (AuditEvent, Provenance, Subscription, Endpoint) and never Consents.
+3. Minimum necessary by partner kind (``minimum_necessary.py``): types the kind is never shown
+   are denied; shown ones are trimmed to the kind's elements and marked REDACTED.
+4. Directory resources (Practitioner, PractitionerRole, Organization, Location) concern no
+   consumer and are shown to a partner within 2 and 3.
+5. Anything else belongs to a consumer (its Patient compartment) and needs an active Consent of
+   that consumer permitting this partner, this purpose, this type, today, with its nested
+   deny provisions honored. Substance-use-disorder records (labelled SUD/ETH) need a consent that
+   names them (42 CFR Part 2), and what is disclosed under Part 2 carries the re-disclosure
+   notice of 42 CFR 2.32.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.auth import Principal
+from gateway.privacy.consents import Grants, is_sud_content
+from gateway.privacy.minimum_necessary import (
+    DIRECTORY_TYPES,
+    is_relevant,
+    shape_for,
+    trimmed,
+)
+
+NEVER_TO_PARTNERS = frozenset({"AuditEvent", "Provenance", "Subscription", "Endpoint",
+                               "Consent"})
+OBSERVATION_VALUE = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+REDACTED = {"system": OBSERVATION_VALUE, "code": "REDACTED", "display": "redacted"}
+REDISCLOSURE_NOTICE_URL = ("https://fhir-care-gateway.example/fhir/StructureDefinition/"
+                           "redisclosure-notice")
+# 42 CFR 2.32(a)(1), the short form of the notice that must accompany a Part 2 disclosure.
+REDISCLOSURE_NOTICE = ("This record which has been disclosed to you is protected by federal "
+                       "confidentiality rules (42 CFR part 2). These rules prohibit you from "
+                       "using or disclosing this record, or testimony that describes the "
+                       "information contained in this record, in any civil, criminal, "
+                       "administrative, or legislative proceedings by any Federal, State, or "
+                       "local authority, against the patient, unless authorized by the consent "
+                       "of the patient, except as provided at 42 CFR 2.12(c)(5) or as "
+                       "authorized by a court in accordance with 42 CFR 2.64 or 2.65. In "
+                       "addition, the Federal rules prohibit you from making any other use or "
+                       "disclosure of this record unless at least one of the following applies: "
+                       "(i) Further use or disclosure is expressly permitted by the written "
+                       "consent of the individual whose information is being disclosed in this "
+                       "record or as otherwise permitted by 42 CFR part 2; (ii) You are a "
+                       "covered entity or business associate and have received the record for "
+                       "treatment, payment, or health care operations; or (iii) You have "
+                       "received the record from a program in accordance with 42 CFR 2.12.")
+
+
+@dataclass(frozen=True)
+class Decision:
+    effect: str  # permit | deny | redact (permit with elements removed)
+    reason: str
+    patient_id: str | None = None
+    removed: tuple[str, ...] = field(default=())
+    part2: bool = False  # disclosed as substance-use-disorder records
+
+    @property
+    def permitted(self) -> bool:
+        return self.effect != "deny"
+
+
+def decide(requester: Principal, resource: Mapping[str, Any], patient_id: str | None,
+           grants: Grants) -> Decision:
+    """Permit, deny or redact ``resource`` (of consumer ``patient_id``, None for resources
+    that belong to no consumer) for ``requester``, under the grants its consents give."""
+    resource_type = str(resource.get("resourceType"))
+    if requester.is_operator:
+        return Decision("permit", "agency operator", patient_id)
+    if resource_type in NEVER_TO_PARTNERS:
+        return Decision("deny", f"{resource_type} is never disclosed to partners", patient_id)
+    if resource_type not in requester.resource_types:
+        return Decision("deny", f"{requester.name} is not registered to receive "
+                                f"{resource_type}", patient_id)
+    shape = shape_for(requester.partner_kind, resource_type)
+    if shape is None:
+        return Decision("deny", f"minimum necessary: a {requester.partner_kind} partner is "
+                                f"not shown {resource_type}", patient_id)
+    if not is_relevant(shape, resource):
+        return Decision("deny", f"minimum necessary: this {resource_type} is not relevant to "
+                                f"a {requester.partner_kind} partner", patient_id)
+    sud = is_sud_content(resource)
+    if resource_type in DIRECTORY_TYPES and patient_id is None:
+        reason = "directory information"
+    else:
+        if patient_id is None:
+            return Decision("deny", "belongs to no consumer the partner has consent for", None)
+        if not grants.permits(patient_id, resource_type, sud_content=False) and not (
+                sud and grants.permits(patient_id, resource_type, sud_content=True)):
+            refused = "; ".join(grants.refused.get(patient_id, [])) or "no consent names them"
+            return Decision("deny", f"no active consent permits {resource_type} for "
+                                    f"{requester.purpose}: {refused}", patient_id)
+        if sud and not grants.permits(patient_id, resource_type, sud_content=True):
+            return Decision("deny", "substance-use-disorder records need a 42 CFR Part 2 "
+                                    "consent that names them", patient_id)
+        reason = "consent " + ", ".join(
+            f"Consent/{c}" for c in grants.by_patient[patient_id].consents)
+    _, removed = trimmed(shape, resource)
+    if removed:
+        return Decision("redact", f"{reason}; minimum necessary removed "
+                                  f"{', '.join(removed)}", patient_id, tuple(removed), sud)
+    return Decision("permit", reason, patient_id, (), sud)
+
+
+def disclosed(requester: Principal, resource: Mapping[str, Any], decision: Decision
+              ) -> dict[str, Any]:
+    """What ``requester`` receives of a permitted ``resource``: trimmed, marked REDACTED when
+    anything was removed, and carrying the re-disclosure notice when it is Part 2 content."""
+    if requester.is_operator or decision.effect == "deny":
+        return dict(resource)
+    shape = shape_for(requester.partner_kind, str(resource.get("resourceType")))
+    body, _ = trimmed(shape, resource) if shape is not None else (dict(resource), [])
+    if decision.removed or decision.part2:
+        meta = dict(body.get("meta") or {})
+        if decision.removed:
+            security = [dict(s) for s in meta.get("security", [])]
+            if not any(s.get("code") == "REDACTED" for s in security):
+                security.append(dict(REDACTED))
+            meta["security"] = security
+        if decision.part2:
+            meta["extension"] = [*meta.get("extension", []),
+                                 {"url": REDISCLOSURE_NOTICE_URL,
+                                  "valueString": REDISCLOSURE_NOTICE}]
+        body["meta"] = meta
+    return body

@@ -1,0 +1,171 @@
+"""The decision point at the storage boundary: what one requester's repository may return.
+
+Every repository is built for a requester (``GatewayState.reading``/``writing`` take one), and
+every resource it hands out passes ``AccessPolicy.admit``, which runs ``decide`` and returns the
+disclosed form (or nothing). Searches get ``sql_filter``, the same grants expressed in SQL, so
+that matches, totals, paging, chained targets and ``_include``s count only what the requester
+may see; ``admit`` then decides each returned resource again.
+
+The policy also keeps what it decided (``disclosures``), which the audit trail records.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select, true
+from sqlalchemy.orm import Session
+
+from gateway.auth import Principal
+from gateway.db.models import ReferenceIndex, ResourceRow, TokenIndex
+from gateway.privacy.consents import SUD_LABELS, Grants, grants_for
+from gateway.privacy.decision import NEVER_TO_PARTNERS, Decision, decide, disclosed
+from gateway.privacy.minimum_necessary import DIRECTORY_TYPES, shape_for
+
+log = logging.getLogger(__name__)
+
+# Where each type names its consumer (the same references the ``patient`` search parameter
+# indexes, so that the SQL filter and ``decide`` agree).
+PATIENT_ELEMENT = {"CareTeam": "subject", "CarePlan": "subject", "Goal": "subject",
+                   "ServiceRequest": "subject", "Task": "for", "Consent": "patient",
+                   "RelatedPerson": "patient", "Encounter": "subject", "Condition": "subject",
+                   "DocumentReference": "subject", "Communication": "subject",
+                   "Coverage": "beneficiary"}
+
+
+@dataclass
+class Disclosures:
+    """What a policy decided during one request: for the accounting of disclosures."""
+
+    disclosed: list[str] = field(default_factory=list)  # "Type/id"
+    denied: list[str] = field(default_factory=list)
+    patients: set[str] = field(default_factory=set)
+    reasons: list[str] = field(default_factory=list)
+
+    def add(self, reference: str, decision: Decision) -> None:
+        (self.disclosed if decision.permitted else self.denied).append(reference)
+        if decision.patient_id:
+            self.patients.add(decision.patient_id)
+        if not decision.permitted and len(self.reasons) < 20:
+            self.reasons.append(f"{reference}: {decision.reason}")
+
+
+class AccessPolicy:
+    """One requester's view of the store, for one request."""
+
+    def __init__(self, requester: Principal, session: Session, base_url: str,
+                 today: date | None = None) -> None:
+        self.requester = requester
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.today = today or datetime.now(UTC).date()
+        self.disclosures = Disclosures()
+        self._grants: Grants | None = None
+
+    @property
+    def grants(self) -> Grants:
+        """The requester's grants, from the current Consents (read once per request, so a
+        revocation takes effect with the next request)."""
+        if self._grants is None:
+            self._grants = self._load_grants()
+        return self._grants
+
+    def decision(self, resource: Mapping[str, Any]) -> Decision:
+        return decide(self.requester, resource, self.patient_of(resource),
+                      self.grants if not self.requester.is_operator else Grants())
+
+    def admit(self, resource_type: str, resource_id: str, content: str | None
+              ) -> tuple[bool, str | None]:
+        """(whether ``requester`` may see this stored version, the JSON it receives). A deleted
+        version (no content) is shown to operators only: a partner cannot be told about a
+        resource whose content it cannot be judged by."""
+        if content is None:
+            return self.requester.is_operator, None
+        resource = json.loads(content)
+        decision = self.decision(resource)
+        self.disclosures.add(f"{resource_type}/{resource_id}", decision)
+        if not decision.permitted:
+            return False, None
+        if decision.effect == "permit" and not decision.part2:
+            return True, content
+        return True, json.dumps(disclosed(self.requester, resource, decision),
+                                ensure_ascii=False, separators=(",", ":"))
+
+    def patient_of(self, resource: Mapping[str, Any]) -> str | None:
+        resource_type = resource.get("resourceType")
+        if resource_type == "Patient":
+            return str(resource.get("id"))
+        element = PATIENT_ELEMENT.get(str(resource_type))
+        reference = resource.get(element) if element else None
+        text = reference.get("reference") if isinstance(reference, dict) else None
+        if not isinstance(text, str):
+            return None
+        if text.startswith(self.base_url + "/"):
+            text = text[len(self.base_url) + 1:]
+        return text.split("/", 1)[1] if text.startswith("Patient/") else None
+
+    def sql_filter(self, entity: Any) -> ColumnElement[bool]:
+        """The grants as a condition on a resource row: exactly the rows ``decide`` permits
+        (up to the elements it trims, which do not change what matches)."""
+        if self.requester.is_operator:
+            return true()
+        clauses = []
+        for resource_type in sorted(self.requester.resource_types - NEVER_TO_PARTNERS):
+            shape = shape_for(self.requester.partner_kind, resource_type)
+            if shape is None:
+                continue
+            if resource_type in DIRECTORY_TYPES:
+                condition: ColumnElement[bool] = entity.resource_type == resource_type
+            else:
+                plain = self.grants.patients_for(resource_type, sud_content=False)
+                sud = self.grants.patients_for(resource_type, sud_content=True)
+                if not plain and not sud:
+                    continue
+                labelled = _has_sud_label(entity)
+                condition = and_(entity.resource_type == resource_type, or_(
+                    and_(not_(labelled), _belongs_to(entity, resource_type, plain)),
+                    and_(labelled, _belongs_to(entity, resource_type, sud))))
+            if shape.required_tag is not None:
+                condition = and_(condition, _has_tag(entity, *shape.required_tag))
+            clauses.append(condition)
+        return or_(*clauses) if clauses else false()
+
+    def _load_grants(self) -> Grants:
+        organization = self.requester.organization
+        if not organization:
+            return Grants()
+        contents = self.session.scalars(
+            select(ResourceRow.content).where(
+                ResourceRow.resource_type == "Consent", ResourceRow.deleted.is_(False),
+                ResourceRow.pk.in_(select(ReferenceIndex.resource_pk).where(
+                    ReferenceIndex.resource_type == "Consent", ReferenceIndex.param == "actor",
+                    ReferenceIndex.target_type == "Organization",
+                    ReferenceIndex.target_id == organization))))
+        return grants_for((json.loads(c) for c in contents if c),
+                          f"Organization/{organization}", self.requester.purpose, self.today)
+
+
+def _belongs_to(entity: Any, resource_type: str, patients: list[str]) -> ColumnElement[bool]:
+    if not patients:
+        return false()
+    if resource_type == "Patient":
+        return entity.id.in_(patients)
+    return exists().where(ReferenceIndex.resource_pk == entity.pk,
+                          ReferenceIndex.param == "patient",
+                          ReferenceIndex.target_type == "Patient",
+                          ReferenceIndex.target_id.in_(patients))
+
+
+def _has_sud_label(entity: Any) -> ColumnElement[bool]:
+    return exists().where(TokenIndex.resource_pk == entity.pk, TokenIndex.param == "_security",
+                          or_(*(and_(TokenIndex.system == system, TokenIndex.code == code)
+                                for system, code in sorted(SUD_LABELS))))
+
+
+def _has_tag(entity: Any, system: str, code: str) -> ColumnElement[bool]:
+    return exists().where(TokenIndex.resource_pk == entity.pk, TokenIndex.param == "_tag",
+                          TokenIndex.system == system, TokenIndex.code == code)

@@ -1,0 +1,116 @@
+"""Minimum necessary by partner kind (HIPAA 45 CFR 164.502(b); FERPA for schools).
+
+Consent says whether a partner may receive a consumer's resource of some type; this module says
+how much of it, whatever the consent: which resource types a kind of partner is ever shown, which
+top-level elements of each survive (an allowlist: a new element is withheld until someone decides
+it is needed), and which resources of a type are relevant at all (a school sees only goals
+tagged as school-relevant). Elements a resource needs to stay valid FHIR are always kept.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+GATEWAY_TAGS = "http://fhir-care-gateway.example/fhir/CodeSystem/cmh-tag"
+SCHOOL_RELEVANT = (GATEWAY_TAGS, "school-relevant")
+# Kept in every shown resource: identity, metadata, and what FHIR requires of the type.
+ALWAYS_KEPT = frozenset({"resourceType", "id", "meta", "identifier"})
+REQUIRED = {
+    "CarePlan": {"status", "intent", "subject"},
+    "CareTeam": set(),
+    "Goal": {"lifecycleStatus", "description", "subject"},
+    "ServiceRequest": {"status", "intent", "subject"},
+    "Task": {"status", "intent"},
+    "PractitionerRole": set(),
+    "RelatedPerson": {"patient"},
+}
+# Directory resources: about staff and organizations, not about any consumer.
+DIRECTORY_TYPES = frozenset({"Practitioner", "PractitionerRole", "Organization", "Location"})
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a partner kind is shown of one resource type: ``None`` elements means all."""
+
+    elements: frozenset[str] | None = None
+    required_tag: tuple[str, str] | None = None
+
+
+def _only(*names: str) -> Shape:
+    return Shape(frozenset(names))
+
+
+CONTACT = ("name", "telecom", "active")
+# Per partner kind: the resource types it is ever shown, and how much of each.
+SHAPES: Mapping[str, Mapping[str, Shape]] = {
+    # Primary care coordinates the person's whole health: the plan, goals and services.
+    "physical-health": {
+        "Patient": _only("active", "name", "telecom", "gender", "birthDate", "address",
+                         "communication", "generalPractitioner", "managingOrganization"),
+        "CareTeam": Shape(), "CarePlan": Shape(), "Goal": Shape(), "ServiceRequest": Shape(),
+        "RelatedPerson": Shape(), "Practitioner": _only(*CONTACT, "qualification"),
+        "PractitionerRole": Shape(), "Organization": Shape(), "Location": Shape(),
+    },
+    # A discharging hospital needs who to call and the follow-up it referred.
+    "hospital": {
+        "Patient": _only("active", "name", "telecom", "gender", "birthDate", "address"),
+        "CareTeam": _only("status", "subject", "period", "participant", "managingOrganization",
+                          "telecom", "name"),
+        "Task": Shape(), "ServiceRequest": Shape(),
+        "Practitioner": _only(*CONTACT), "PractitionerRole": Shape(),
+        "Organization": Shape(), "Location": Shape(),
+    },
+    # A school: who is on the team and how to reach them, and school-relevant goals; no
+    # diagnoses, no clinical reasons, no services.
+    "school": {
+        "Patient": _only("active", "name", "birthDate"),
+        "CareTeam": _only("status", "subject", "period", "participant", "managingOrganization",
+                          "telecom", "name"),
+        "Goal": Shape(frozenset({"lifecycleStatus", "description", "subject", "target",
+                                 "startDate"}), required_tag=SCHOOL_RELEVANT),
+        "RelatedPerson": _only("active", "patient", "relationship", "name", "telecom"),
+        "Practitioner": _only(*CONTACT), "PractitionerRole": _only(
+            "active", "practitioner", "organization", "code", "telecom"),
+        "Organization": _only("active", "name", "telecom", "address"),
+    },
+    # A court or probation: whether there is a plan, its status and period, who the team is;
+    # no clinical content (no goals, no activities, no reasons, no notes).
+    "court": {
+        "Patient": _only("active", "name", "birthDate"),
+        "CarePlan": _only("status", "intent", "subject", "period", "created", "author",
+                          "careTeam"),
+        "CareTeam": _only("status", "subject", "period", "participant", "managingOrganization",
+                          "name"),
+        "Practitioner": _only(*CONTACT), "PractitionerRole": _only(
+            "active", "practitioner", "organization", "code", "telecom"),
+        "Organization": _only("active", "name", "telecom", "address"),
+    },
+    "other": {},
+}
+
+
+def shape_for(partner_kind: str | None, resource_type: str) -> Shape | None:
+    """How much of ``resource_type`` a partner of this kind is shown; None: nothing."""
+    return SHAPES.get(partner_kind or "other", {}).get(resource_type)
+
+
+def types_for(partner_kind: str | None) -> frozenset[str]:
+    return frozenset(SHAPES.get(partner_kind or "other", {}))
+
+
+def is_relevant(shape: Shape, resource: Mapping[str, Any]) -> bool:
+    if shape.required_tag is None:
+        return True
+    tags = (resource.get("meta") or {}).get("tag", [])
+    return any((t.get("system"), t.get("code")) == shape.required_tag for t in tags
+               if isinstance(t, dict))
+
+
+def trimmed(shape: Shape, resource: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The resource with only the shape's elements, and the names of those removed."""
+    if shape.elements is None:
+        return dict(resource), []
+    keep = ALWAYS_KEPT | shape.elements | REQUIRED.get(str(resource.get("resourceType")), set())
+    removed = sorted(name for name in resource if name not in keep)
+    return {name: value for name, value in resource.items() if name in keep}, removed

@@ -1,0 +1,333 @@
+"""The leak matrix: every partner kind x every resource type x every consent state, through
+read, search, _include/_revinclude and history, against an oracle written from the rules
+(not from the code): zero forbidden disclosures, no permitted one refused.
+
+One consumer per consent state; each has a Consent of that state to every demo partner (for
+that partner's own purpose of use) and one resource of each type, some of them labelled as
+substance-use-disorder records.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.conftest import OPERATOR_KEY
+
+from .conftest import partner_file
+
+TODAY = datetime.now(UTC).date()
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+SUD = [{"system": ACT_CODE, "code": "SUD"}, {"system": ACT_CODE, "code": "ETH"}]
+SCHOOL_TAG = {"system": "http://fhir-care-gateway.example/fhir/CodeSystem/cmh-tag",
+              "code": "school-relevant"}
+PARTNERS = ("pcp-cedar", "hospital-stbrigid", "school-walnut", "court-probate")
+PURPOSE = {"pcp-cedar": "TREAT", "hospital-stbrigid": "TREAT", "school-walnut": "COC",
+           "court-probate": "HLEGAL"}
+STATES = ("none", "active", "expired", "revoked", "wrong-purpose", "wrong-class",
+          "part2-without-consent", "part2", "nested-deny")
+CLINICAL_TYPES = ["Patient", "CareTeam", "CarePlan", "Goal", "ServiceRequest", "Task",
+                  "RelatedPerson", "Condition", "Encounter", "DocumentReference", "Consent"]
+
+# The rules, restated: what each kind of partner is ever shown (minimum necessary).
+SHOWN = {
+    "physical-health": {"Patient", "CareTeam", "CarePlan", "Goal", "ServiceRequest",
+                        "RelatedPerson", "Practitioner", "PractitionerRole", "Organization"},
+    "hospital": {"Patient", "CareTeam", "Task", "ServiceRequest", "Practitioner",
+                 "PractitionerRole", "Organization"},
+    "school": {"Patient", "CareTeam", "Goal", "RelatedPerson", "Practitioner",
+               "PractitionerRole", "Organization"},
+    "court": {"Patient", "CarePlan", "CareTeam", "Practitioner", "PractitionerRole",
+              "Organization"},
+}
+
+
+def reference(resource_type: str, resource_id: str) -> dict[str, str]:
+    return {"reference": f"{resource_type}/{resource_id}"}
+
+
+def consent(state: str, patient: str, partner: dict[str, Any]) -> dict[str, Any] | None:
+    if state == "none":
+        return None
+    purpose = "HPAYMT" if state == "wrong-purpose" else PURPOSE[partner["id"]]
+    start, end = TODAY - timedelta(days=30), TODAY + timedelta(days=335)
+    if state == "expired":
+        start, end = TODAY - timedelta(days=400), TODAY - timedelta(days=35)
+    classes = ["Patient"] if state == "wrong-class" else CLINICAL_TYPES
+    nested = [{"type": "permit" if state == "part2" else "deny", "securityLabel": SUD}]
+    if state == "nested-deny":
+        nested.append({"type": "deny", "class": [
+            {"system": "http://hl7.org/fhir/resource-types", "code": "CarePlan"}]})
+    return {
+        "resourceType": "Consent", "id": f"consent-{state}-{partner['id']}",
+        "status": "inactive" if state == "revoked" else "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                              "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": reference("Patient", patient),
+        "policyRule": {"coding": [{"system": ACT_CODE, "code": "42CFRPart2"}]
+                       if state == "part2" else [{
+                           "system": "http://terminology.hl7.org/CodeSystem/consentpolicycodes",
+                           "code": "hipaa-auth"}]},
+        "provision": {
+            "type": "permit", "period": {"start": start.isoformat(), "end": end.isoformat()},
+            "actor": [{"role": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                "code": "IRCP"}]}, "reference": reference("Organization",
+                                                          partner["organization"])}],
+            "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                         "code": purpose}],
+            "class": [{"system": "http://hl7.org/fhir/resource-types", "code": code}
+                      for code in classes],
+            "provision": nested,
+        },
+    }
+
+
+def consumer_resources(state: str) -> list[dict[str, Any]]:
+    """One resource of each type for consumer ``state`` (+ SUD-labelled and untagged ones)."""
+    p = f"p-{state}"
+    subject = reference("Patient", p)
+    team_member = [{"member": reference("Practitioner", "pr-1")}]
+
+    def make(resource_type: str, suffix: str, body: dict[str, Any],
+             labels: list[dict[str, str]] | None = None, tag: bool = False) -> dict[str, Any]:
+        meta: dict[str, Any] = {}
+        if labels:
+            meta["security"] = labels
+        if tag:
+            meta["tag"] = [SCHOOL_TAG]
+        return {"resourceType": resource_type, "id": f"{resource_type.lower()}-{suffix}-{state}",
+                **({"meta": meta} if meta else {}), **body}
+
+    return [
+        {"resourceType": "Patient", "id": p, "name": [{"family": state.title()}],
+         "birthDate": "2010-05-01", "gender": "other",
+         "address": [{"city": "Lansing"}], "telecom": [{"system": "phone", "value": "555"}]},
+        make("CareTeam", "main", {"status": "active", "subject": subject,
+                                  "participant": team_member, "note": [{"text": "clinical"}]}),
+        make("CareTeam", "sud", {"status": "active", "subject": subject,
+                                 "participant": team_member}, labels=SUD),
+        make("CarePlan", "main", {"status": "active", "intent": "plan", "subject": subject,
+                                  "description": "plan details"}),
+        make("Goal", "school", {"lifecycleStatus": "active", "subject": subject,
+                                "description": {"text": "Attend school every day"}}, tag=True),
+        make("Goal", "home", {"lifecycleStatus": "active", "subject": subject,
+                              "description": {"text": "Cook dinner twice a week"}}),
+        make("Goal", "sud", {"lifecycleStatus": "active", "subject": subject,
+                             "description": {"text": "Stay sober"}}, labels=SUD, tag=True),
+        make("ServiceRequest", "main", {"status": "active", "intent": "order",
+                                        "subject": subject, "code": {"text": "peer support"}}),
+        make("ServiceRequest", "sud", {"status": "active", "intent": "order",
+                                       "subject": subject, "code": {"text": "SUD counseling"}},
+             labels=SUD),
+        make("Task", "main", {"status": "requested", "intent": "order", "for": subject}),
+        make("RelatedPerson", "main", {"patient": subject, "name": [{"family": "Parent"}]}),
+        make("Condition", "main", {"subject": subject, "code": {"text": "diagnosis"}}),
+        make("Encounter", "main", {"status": "finished", "subject": subject, "class": {
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}}),
+        make("DocumentReference", "main", {"status": "current", "subject": subject,
+                                           "content": [{"attachment": {"title": "note"}}]}),
+    ]
+
+
+DIRECTORY = [
+    {"resourceType": "Practitioner", "id": "pr-1", "name": [{"family": "Okafor"}],
+     "telecom": [{"system": "phone", "value": "517-555-0100"}]},
+    {"resourceType": "PractitionerRole", "id": "prr-1", "practitioner":
+        reference("Practitioner", "pr-1"), "code": [{"text": "case manager"}]},
+    {"resourceType": "AuditEvent", "id": "ae-1", "type": {
+        "system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
+     "recorded": "2026-01-01T00:00:00Z", "agent": [{"requestor": True,
+                                                     "who": {"display": "x"}}],
+     "source": {"observer": {"display": "gateway"}}},
+]
+
+
+def expected_visible(partner: dict[str, Any], state: str | None, resource: dict[str, Any]
+                     ) -> bool:
+    """The oracle: the rules of the privacy issue, for one resource (state None: directory)."""
+    resource_type = resource["resourceType"]
+    kind = partner["type"]
+    if resource_type not in SHOWN[kind] or resource_type not in partner["resource_types"]:
+        return False
+    if state is None:
+        return True
+    meta = resource.get("meta", {})
+    sud = any(label["code"] in ("SUD", "ETH") for label in meta.get("security", []))
+    if kind == "school" and resource_type == "Goal" and SCHOOL_TAG not in meta.get("tag", []):
+        return False
+    if state in ("none", "expired", "revoked", "wrong-purpose"):
+        return False
+    if state == "wrong-class" and resource_type != "Patient":
+        return False
+    if state == "nested-deny" and resource_type == "CarePlan":
+        return False
+    return not (sud and state != "part2")
+
+
+@pytest.fixture
+def world(app, client, partners):
+    organizations = [{"resourceType": "Organization", "id": p.organization, "name": p.name}
+                     for p in partners.values()]
+    everything: list[tuple[str | None, dict[str, Any]]] = [
+        (None, r) for r in [*DIRECTORY, *organizations]]
+    for state in STATES:
+        everything += [(state, r) for r in consumer_resources(state)]
+        for partner_id in PARTNERS:
+            body = consent(state, f"p-{state}", partner_file(partner_id))
+            if body is not None:
+                everything.append((state, body))
+    for _, resource in everything:
+        if resource["resourceType"] == "AuditEvent":
+            response = client.post("/fhir/AuditEvent", json=resource, headers=OPERATOR)
+            resource["id"] = response.get_json()["id"]
+        else:
+            response = client.put(f"/fhir/{resource['resourceType']}/{resource['id']}",
+                                  json=resource, headers=OPERATOR)
+        assert response.status_code in (200, 201), response.get_json()
+    return everything
+
+
+def bearer(get_token, partner_id: str) -> dict[str, str]:
+    response = get_token(partner_id, scope="system/*.read")
+    assert response.status_code == 200, response.get_json()
+    return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+
+
+@pytest.mark.parametrize("partner_id", PARTNERS)
+def test_reads_and_history_disclose_exactly_what_the_rules_allow(client, world, get_token,
+                                                                 partner_id):
+    partner = partner_file(partner_id)
+    headers = bearer(get_token, partner_id)
+    wrong = []
+    for state, resource in world:
+        path = f"/fhir/{resource['resourceType']}/{resource['id']}"
+        # Hidden is 404 whether or not the resource exists; a type the partner's token can
+        # never reach is 403 for every id, so neither answer tells that a resource exists.
+        status = 200 if expected_visible(partner, state, resource) else (
+            404 if resource["resourceType"] in partner["resource_types"] else 403)
+        read = client.get(path, headers=headers)
+        history = client.get(f"{path}/_history", headers=headers)
+        if read.status_code != status:
+            wrong.append(f"read {path}: {read.status_code}, expected {status}")
+        if history.status_code != status:
+            wrong.append(f"history {path}: {history.status_code}, expected {status}")
+    # The same answers for ids that do not exist at all.
+    for resource_type in ("CareTeam", "Condition"):
+        missing = client.get(f"/fhir/{resource_type}/no-such-id", headers=headers).status_code
+        if missing != (404 if resource_type in partner["resource_types"] else 403):
+            wrong.append(f"read of a missing {resource_type}: {missing}")
+    assert not wrong, f"{partner_id}:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("partner_id", PARTNERS)
+def test_searches_count_and_include_only_what_the_rules_allow(client, world, get_token,
+                                                              partner_id):
+    partner = partner_file(partner_id)
+    headers = bearer(get_token, partner_id)
+    visible = {(r["resourceType"], r["id"]) for state, r in world
+               if expected_visible(partner, state, r)}
+    wrong = []
+    for resource_type in sorted({r["resourceType"] for _, r in world}):
+        response = client.get(f"/fhir/{resource_type}?_count=500", headers=headers)
+        if response.status_code == 403:  # the token's scopes do not reach this type
+            if any(t == resource_type for t, _ in visible):
+                wrong.append(f"search {resource_type}: 403 although some are visible")
+            continue
+        bundle = response.get_json()
+        found = {(resource_type, e["resource"]["id"]) for e in bundle.get("entry", [])}
+        want = {key for key in visible if key[0] == resource_type}
+        if found != want or bundle["total"] != len(want):
+            wrong.append(f"search {resource_type}: got {sorted(found)} (total "
+                         f"{bundle['total']}), want {sorted(want)}")
+        history = client.get(f"/fhir/{resource_type}/_history?_count=500", headers=headers)
+        if history.status_code == 200:
+            seen = {(resource_type, e["resource"]["id"])
+                    for e in history.get_json().get("entry", []) if "resource" in e}
+            if not seen <= want:
+                wrong.append(f"type history {resource_type} shows {sorted(seen - want)}")
+    # _include and _revinclude add only visible resources, and all the visible ones they reach.
+    if ("CareTeam" in SHOWN[partner["type"]]):
+        bundle = client.get("/fhir/CareTeam?_include=CareTeam:subject&_count=500",
+                            headers=headers).get_json()
+        included = {(e["resource"]["resourceType"], e["resource"]["id"])
+                    for e in bundle.get("entry", []) if e["search"]["mode"] == "include"}
+        teams = [r for s, r in world if r["resourceType"] == "CareTeam"
+                 and ("CareTeam", r["id"]) in visible]
+        want = {("Patient", t["subject"]["reference"].split("/")[1]) for t in teams} & visible
+        if included != want:
+            wrong.append(f"_include CareTeam:subject: got {sorted(included)}, want "
+                         f"{sorted(want)}")
+        bundle = client.get("/fhir/Patient?_revinclude=CareTeam:subject&_count=500",
+                            headers=headers).get_json()
+        revincluded = {(e["resource"]["resourceType"], e["resource"]["id"])
+                       for e in bundle.get("entry", []) if e["search"]["mode"] == "include"}
+        want = {("CareTeam", t["id"]) for t in teams
+                if ("Patient", t["subject"]["reference"].split("/")[1]) in visible}
+        if revincluded != want:
+            wrong.append(f"_revinclude CareTeam:subject: got {sorted(revincluded)}, want "
+                         f"{sorted(want)}")
+        # A chained search through a hidden Patient finds nothing.
+        hidden = client.get("/fhir/CareTeam?patient.name=None", headers=headers).get_json()
+        if hidden.get("total"):
+            wrong.append("chained search reached a consumer without consent")
+    assert not wrong, f"{partner_id}:\n" + "\n".join(wrong)
+
+
+def test_what_is_disclosed_is_trimmed_and_part2_content_carries_the_notice(client, world,
+                                                                           get_token):
+    school = bearer(get_token, "school-walnut")
+    team = client.get("/fhir/CareTeam/careteam-main-active", headers=school).get_json()
+    assert "note" not in team  # clinical content is not for a school
+    assert {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+            "code": "REDACTED", "display": "redacted"} in team["meta"]["security"]
+    patient = client.get("/fhir/Patient/p-active", headers=school).get_json()
+    assert "address" not in patient and patient["name"][0]["family"] == "Active"
+
+    pcp = bearer(get_token, "pcp-cedar")
+    sud_goal = client.get("/fhir/Goal/goal-sud-part2", headers=pcp).get_json()
+    notices = [e for e in sud_goal["meta"].get("extension", [])
+               if e["url"].endswith("redisclosure-notice")]
+    assert notices and "42 CFR part 2" in notices[0]["valueString"]
+    plain = client.get("/fhir/Goal/goal-home-part2", headers=pcp).get_json()
+    assert "extension" not in plain.get("meta", {})
+    # The operator sees the stored resource untouched.
+    stored = client.get("/fhir/CareTeam/careteam-main-active", headers=OPERATOR).get_json()
+    assert stored["note"] == [{"text": "clinical"}]
+
+
+def test_a_revocation_takes_effect_with_the_next_request(client, world, get_token):
+    headers = bearer(get_token, "pcp-cedar")
+    path = "/fhir/CareTeam?patient=Patient/p-active"
+    assert client.get(path, headers=headers).get_json()["total"] == 1
+    consent_path = "/fhir/Consent/consent-active-pcp-cedar"
+    revoked = {**client.get(consent_path, headers=OPERATOR).get_json(), "status": "inactive"}
+    assert client.put(consent_path, json=revoked, headers=OPERATOR).status_code == 200
+    assert client.get(path, headers=headers).get_json()["total"] == 0
+    assert client.get("/fhir/CareTeam/careteam-main-active", headers=headers).status_code == 404
+
+
+def test_partners_cannot_write_or_reach_hidden_data_through_bundles(client, world, get_token):
+    headers = bearer(get_token, "pcp-cedar")
+    write = client.put("/fhir/Patient/p-active", json={"resourceType": "Patient",
+                                                         "id": "p-active"}, headers=headers)
+    assert write.status_code == 403
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": "CareTeam/careteam-main-none"}},
+        {"request": {"method": "GET", "url": "CareTeam/careteam-main-active"}},
+        {"request": {"method": "GET", "url": "Condition?patient=Patient/p-active"}},
+        {"request": {"method": "DELETE", "url": "Patient/p-active"}},
+    ]}
+    answer = client.post("/fhir", json=batch, headers=headers).get_json()
+    statuses = [e["response"]["status"] for e in answer["entry"]]
+    assert statuses[0].startswith("404") and statuses[1].startswith("200")
+    assert statuses[2].startswith("403") and statuses[3].startswith("403")
+    transaction = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "GET", "url": "CareTeam/careteam-main-active"}},
+        {"request": {"method": "DELETE", "url": "Patient/p-active"}}]}
+    assert client.post("/fhir", json=transaction, headers=headers).status_code == 403
+    assert client.get("/fhir/Patient/p-active", headers=OPERATOR).status_code == 200
+
