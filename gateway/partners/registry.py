@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.auth import Principal
 from gateway.db.models import PartnerRow
 
 KINDS = ("physical-health", "hospital", "school", "court", "other")
@@ -179,3 +180,13 @@ def _string_map(value: Any, path: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise PartnerError(path, "must be an object of strings")
     return dict(value)
+
+
+def principal_for(partner: Partner, purpose: str | None = None) -> Principal:
+    """The partner as a requester of the decision point, for what the gateway sends it on its
+    own initiative (deliveries): its first registered purpose unless told otherwise."""
+    return Principal(kind="partner", name=partner.id, organization=partner.organization,
+                     partner_kind=partner.kind,
+                     purpose=purpose or (partner.purposes[0] if partner.purposes else None),
+                     resource_types=frozenset(partner.resource_types),
+                     scopes=frozenset(f"system/{t}.read" for t in partner.resource_types))

@@ -95,6 +95,14 @@ class AccessPolicy:
         return True, json.dumps(disclosed(self.requester, resource, decision),
                                 ensure_ascii=False, separators=(",", ":"))
 
+    def outbound(self, resource: Mapping[str, Any]) -> dict[str, Any] | None:
+        """What the gateway may send the requester of ``resource`` on its own initiative (a
+        delivery): the disclosed form, or None. The same decision as a query answer."""
+        visible, content = self.admit(str(resource.get("resourceType")),
+                                      str(resource.get("id")),
+                                      json.dumps(resource, ensure_ascii=False))
+        return json.loads(content) if visible and content is not None else None
+
     def patient_of(self, resource: Mapping[str, Any]) -> str | None:
         resource_type = resource.get("resourceType")
         if resource_type == "Patient":

@@ -331,3 +331,23 @@ def test_partners_cannot_write_or_reach_hidden_data_through_bundles(client, worl
     assert client.post("/fhir", json=transaction, headers=headers).status_code == 403
     assert client.get("/fhir/Patient/p-active", headers=OPERATOR).status_code == 200
 
+
+@pytest.mark.parametrize("partner_id", PARTNERS)
+def test_deliveries_send_exactly_what_the_rules_allow(app, world, partners, partner_id):
+    """The delivery engine asks the same decision point what it may send a partner."""
+    from gateway.partners.registry import principal_for
+    from gateway.privacy.enforcement import AccessPolicy
+
+    partner = partner_file(partner_id)
+    state = app.extensions["gateway"]
+    wrong = []
+    with state.session_factory() as session:
+        policy = AccessPolicy(principal_for(partners[partner_id], PURPOSE[partner_id]),
+                              session, state.config.fhir_base_url)
+        for state_name, resource in world:
+            sent = policy.outbound(resource)
+            if (sent is not None) != expected_visible(partner, state_name, resource):
+                wrong.append(f"delivery of {resource['resourceType']}/{resource['id']}: "
+                             f"{'sent' if sent is not None else 'withheld'}")
+    assert not wrong, f"{partner_id}:\n" + "\n".join(wrong)
+
