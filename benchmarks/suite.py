@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
-from benchmarks import dataset, floor
+from benchmarks import consent_cost, dataset, floor
 from benchmarks import plan as targets
 from benchmarks.databases import Database, analyze, count
 from benchmarks.load import (
@@ -64,6 +65,11 @@ class DatabaseResults:
     def ratio(self, name: str, reference: str) -> float:
         return self.load[name].throughput / self.load[reference].throughput
 
+    def consent_cost(self) -> float:
+        """Added p50 latency of the partner's consent-checked search over the operator's."""
+        operator = self.load["search as operator"].latency.p50
+        return self.load["search as partner"].latency.p50 / operator - 1
+
     def latency_ratio(self, query: str) -> float:
         return self.latency["large"][query].p95 / self.latency["small"][query].p95
 
@@ -97,6 +103,7 @@ def run_database(database: Database, context: Context) -> DatabaseResults:
             results.latency["small"] = _search_latencies(server, fixtures, plan)
             _grow(seeder, fixtures, plan.small, plan.base, engine, results, "base", log)
             _throughput(server, fixtures, context, results)
+            _consent_cost(server, fixtures, context, results, make_session_factory(engine))
             _grow(seeder, fixtures, plan.base, plan.large, engine, results, "large", log)
             results.latency["large"] = _search_latencies(server, fixtures, plan)
         results.seed = seeder.stats
@@ -192,6 +199,30 @@ def _throughput(server: Server, fixtures: Fixtures, context: Context,
     creates = _create_calls(fixtures, _records(fixtures, plan.small, plan.base, 2_000, seed=11))
     results.load["create"] = _measure(server, creates, 201, plan, log,
                                       f"{results.label} create", body=True)
+
+
+CONSENTED = 200  # consumers with a consent to the benchmark partner
+
+
+def _consent_cost(server: Server, fixtures: Fixtures, context: Context,
+                  results: DatabaseResults, sessions: Any) -> None:
+    """CareTeam?patient= as a partner under consent vs as an operator (see consent_cost.py)."""
+    plan = context.plan
+    # From the first stage's consumers: the create measurement adds CareTeams to later ones.
+    records = _records(fixtures, 0, plan.small, CONSENTED, seed=17)
+    private = consent_cost.register_partner(sessions, fixtures.organization_id)
+    consent_cost.store_consents(sessions, context.validator, context.registry,
+                                Config(base_url=PUBLIC_BASE_URL).fhir_base_url,
+                                fixtures.organization_id, [r.patient_id for r in records])
+    token = consent_cost.partner_token(server, private, PUBLIC_BASE_URL)
+    partner_headers = {"Authorization": f"Bearer {token}", "Accept": FHIR_JSON}
+    calls = [Call("GET", f"/fhir/CareTeam?patient={r.patient_id}") for r in records]
+    measured = consent_cost.measure(
+        server, calls, _headers(server), partner_headers,
+        lambda headers: LoadSpec(server.port, calls, headers, 200, plan.duration, plan.warmup,
+                                 plan.processes, plan.threads), plan.rounds)
+    for title, result in measured.items():
+        results.load[title] = _checked(result, context.log, f"{results.label} {title}")
 
 
 def _create_calls(fixtures: Fixtures, records: list[dataset.Record]) -> list[Call]:

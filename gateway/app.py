@@ -15,6 +15,7 @@ from gateway.db.engine import ensure_migrated, make_engine, make_session_factory
 from gateway.fhir.capability import capability_statement
 from gateway.fhir.errors import FhirError, issue, outcome
 from gateway.fhir.http import error_response, fhir_response
+from gateway.fhir.interactions import INTERACTIONS
 from gateway.fhir.routes import bp as fhir_blueprint
 from gateway.fhir.search import SearchParameterRegistry
 from gateway.fhir.validation import Validator
@@ -24,13 +25,6 @@ from gateway.partners.routes import bp as partners_blueprint
 from gateway.state import GatewayState, gateway_state
 
 log = logging.getLogger(__name__)
-
-# Metric labels: the FHIR interaction codes (CapabilityStatement.rest.resource.interaction).
-INTERACTIONS = {"fhir.metadata": "capabilities", "fhir.transaction_or_batch": "transaction",
-                "fhir.search_type": "search-type", "fhir.create": "create", "fhir.read": "read",
-                "fhir.vread": "vread", "fhir.update": "update", "fhir.delete": "delete",
-                "fhir.history_type": "history-type", "fhir.history_instance": "history-instance",
-                "fhir.validate": "operation-validate"}
 
 HTTP_ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found",
                     405: "not-supported", 406: "not-supported", 409: "conflict", 410: "deleted",

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gateway.config import Config
 from gateway.fhir.errors import FhirError
+from gateway.privacy.disclosures import Disclosures
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,9 @@ class Principal:
     partner_kind: str | None = None  # physical-health, hospital, school, court, other
     purpose: str | None = None  # the purpose of use the partner's token was issued for
     resource_types: frozenset[str] = field(default_factory=frozenset)  # it may ever receive
+    # What the decision point disclosed to (or withheld from) this requester in this request,
+    # for its AuditEvent; None for the gateway's own long-lived principals.
+    disclosures: Disclosures | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_operator(self) -> bool:
@@ -77,10 +81,10 @@ def authenticate(authorization: str | None, config: Config,
         # Constant-time comparison: a token check must not leak how much of a key matched.
         if hmac.compare_digest(token.encode(), key.encode()):
             return Principal(kind="operator", name=f"operator-key-{index + 1}",
-                             scopes=frozenset({"system/*.*"}))
+                             scopes=frozenset({"system/*.*"}), disclosures=Disclosures())
     partner = partner_token(token)
     if partner is not None:
-        return partner
+        return replace(partner, disclosures=Disclosures())
     raise unauthorized("the bearer token is not valid")
 
 

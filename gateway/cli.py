@@ -419,6 +419,34 @@ def _set_enabled(partner_id: str, enabled: bool) -> None:
     click.echo(f"{partner_id} {'enabled' if enabled else 'disabled'}")
 
 
+# -- audit trail ---------------------------------------------------------------------------------
+
+@cli.group()
+def audit() -> None:
+    """The accounting of disclosures (AuditEvents in a tamper-evident hash chain)."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check that no AuditEvent was changed, removed or added outside the chain."""
+    from gateway.audit.verify import verify_chain
+    from gateway.db.engine import make_engine, make_session_factory
+
+    config = config_from_env()
+    _check_migrated(config)
+    engine = make_engine(config.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            result = verify_chain(session)
+    except Exception as error:  # noqa: BLE001 - database down and the like: one line
+        raise CliError(f"cannot verify the audit chain: {_first_line(error)}") from None
+    finally:
+        engine.dispose()
+    if result.broken is not None:
+        raise CliError(str(result.broken))
+    click.echo(f"audit chain intact: {result.entries} entries")
+
+
 def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 

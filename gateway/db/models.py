@@ -237,3 +237,21 @@ class AccessTokenRow(Base):
     scopes: Mapped[str] = mapped_column(Text)  # space-separated, as granted
     purpose: Mapped[str] = mapped_column(String(32))  # v3 ActReason code
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AuditChainRow(Base):
+    """One link of the hash chain over the AuditEvents (see gateway/audit/chain.py).
+
+    ``entry_hash`` covers the previous link's hash and the AuditEvent exactly as stored, so
+    changing, removing or slipping in an AuditEvent (or a link) breaks every later link.
+    ``previous_hash`` is unique: two links can never follow the same one, so the chain cannot
+    fork even if two writers raced past the lock.
+    """
+
+    __tablename__ = "audit_chain"
+
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    audit_event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    previous_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    entry_hash: Mapped[str] = mapped_column(String(64))

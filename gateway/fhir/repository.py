@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.audit import chain as audit_chain
 from gateway.auth import Principal
 from gateway.db.models import ResourceRow, ResourceVersionRow
 from gateway.fhir import search
@@ -332,6 +333,8 @@ class Repository:
                             f"concurrently by another request; retry") from None
         row = ResourceRow(pk=result.inserted_primary_key[0], **values)
         self._record_version(row, method)
+        if resource_type in APPEND_ONLY_TYPES:
+            audit_chain.append_link(self.session, resource_id, now, content)
         self.index.reindex(row, content, fresh=True)
         return WriteResult(StoredResource.from_row(row), created=True)
 

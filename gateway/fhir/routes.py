@@ -5,11 +5,13 @@ from datetime import datetime
 
 from flask import Blueprint, Response, g, request
 
+from gateway.audit.access import audit_request
 from gateway.auth import INTERACTION_PERMISSION, authorize
 from gateway.fhir import search
 from gateway.fhir.bundles import process_bundle
 from gateway.fhir.errors import FhirError, issue, outcome
 from gateway.fhir.http import Prefer, fhir_response, json_body, negotiate
+from gateway.fhir.interactions import INTERACTIONS
 from gateway.fhir.operations.validate import validate_operation
 from gateway.fhir.rendering import history_bundle, resource_text, searchset
 from gateway.fhir.repository import ID_PATTERN, StoredResource, WriteResult
@@ -19,6 +21,8 @@ from gateway.state import gateway_state
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
 PUBLIC_ENDPOINTS = {"fhir.metadata"}
+# AuditEvent subtypes (restful-interaction codes) where the metrics label differs.
+AUDITED_AS = {"operation-validate": "operation"}
 # Query parameters that shape the response rather than select resources.
 FORMAT_PARAMS = {"_format", "_pretty"}
 
@@ -35,6 +39,30 @@ def gate() -> None:
         if request.endpoint in ("fhir.search_type", "fhir.validate"):
             permission = "s" if request.endpoint == "fhir.search_type" else "r"
         authorize(g.principal, resource_type, permission)
+
+
+@bp.after_request
+def account(response: Response) -> Response:
+    """The AuditEvent of every authenticated request (gateway/audit/access.py)."""
+    principal = g.get("principal")
+    if principal is None:
+        return response
+    written = []
+    if request.method in ("POST", "PUT", "DELETE") and response.status_code < 300:
+        location = response.headers.get("Location", "")
+        args = request.view_args or {}
+        if "resource_id" in args:
+            written.append(f"{args['resource_type']}/{args['resource_id']}")
+        elif "/_history/" in location:
+            written.append("/".join(location.split("/_history/")[0].split("/")[-2:]))
+    interaction = INTERACTIONS.get(request.endpoint or "", "operation")
+    if interaction == "transaction" and (request.get_json(silent=True) or {}).get(
+            "type") == "batch":
+        interaction = "batch"
+    audit_request(gateway_state(), principal,
+                  interaction=AUDITED_AS.get(interaction, interaction), method=request.method,
+                  status=response.status_code, written=written)
+    return response
 
 
 # -- helpers -----------------------------------------------------------------------------------

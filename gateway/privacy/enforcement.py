@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -24,6 +23,7 @@ from gateway.auth import Principal
 from gateway.db.models import ReferenceIndex, ResourceRow, TokenIndex
 from gateway.privacy.consents import SUD_LABELS, Grants, grants_for
 from gateway.privacy.decision import NEVER_TO_PARTNERS, Decision, decide, disclosed
+from gateway.privacy.disclosures import Disclosures
 from gateway.privacy.minimum_necessary import DIRECTORY_TYPES, shape_for
 
 log = logging.getLogger(__name__)
@@ -37,23 +37,6 @@ PATIENT_ELEMENT = {"CareTeam": "subject", "CarePlan": "subject", "Goal": "subjec
                    "Coverage": "beneficiary"}
 
 
-@dataclass
-class Disclosures:
-    """What a policy decided during one request: for the accounting of disclosures."""
-
-    disclosed: list[str] = field(default_factory=list)  # "Type/id"
-    denied: list[str] = field(default_factory=list)
-    patients: set[str] = field(default_factory=set)
-    reasons: list[str] = field(default_factory=list)
-
-    def add(self, reference: str, decision: Decision) -> None:
-        (self.disclosed if decision.permitted else self.denied).append(reference)
-        if decision.patient_id:
-            self.patients.add(decision.patient_id)
-        if not decision.permitted and len(self.reasons) < 20:
-            self.reasons.append(f"{reference}: {decision.reason}")
-
-
 class AccessPolicy:
     """One requester's view of the store, for one request."""
 
@@ -63,7 +46,9 @@ class AccessPolicy:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.today = today or datetime.now(UTC).date()
-        self.disclosures = Disclosures()
+        # What was decided, kept with the request's requester for its AuditEvent.
+        self.disclosures = requester.disclosures if requester.disclosures is not None \
+            else Disclosures()
         self._grants: Grants | None = None
 
     @property

@@ -222,6 +222,22 @@ def test_reads_and_history_disclose_exactly_what_the_rules_allow(client, world, 
             wrong.append(f"read of a missing {resource_type}: {missing}")
     assert not wrong, f"{partner_id}:\n" + "\n".join(wrong)
 
+    # Every one of those requests (two per resource, two for missing ids) has its AuditEvent,
+    # naming the partner's Organization; each disclosed resource is an entity of one of them.
+    audit = client.get(f"/fhir/AuditEvent?agent=Organization/{partner['organization']}"
+                       f"&_count=1000", headers=OPERATOR).get_json()
+    assert audit["total"] == 2 * len(world) + 2
+    events = [e["resource"] for e in audit["entry"]]
+    assert all(e["purposeOfEvent"][0]["coding"][0]["code"] == PURPOSE[partner_id]
+               for e in events)
+    entities = {entity["what"]["reference"] for e in events if e["outcome"] == "0"
+                for entity in e.get("entity", []) if "what" in entity}
+    for state, resource in world:
+        if expected_visible(partner, state, resource):
+            assert f"{resource['resourceType']}/{resource['id']}" in entities
+    refused = [e for e in events if e["outcome"] == "4"]
+    assert len(refused) == 2 * sum(1 for s, r in world if not expected_visible(partner, s, r)) + 2
+
 
 @pytest.mark.parametrize("partner_id", PARTNERS)
 def test_searches_count_and_include_only_what_the_rules_allow(client, world, get_token,

@@ -1,0 +1,56 @@
+"""Every authenticated /fhir request leaves an AuditEvent, before its answer is sent."""
+from __future__ import annotations
+
+from gateway.audit.verify import verify_chain
+from tests.api.builders import patient
+
+
+def audit_events(client, auth, query=""):
+    return client.get(f"/fhir/AuditEvent?_count=100&{query}", headers=auth).get_json()
+
+
+def test_operator_reads_and_writes_are_audited(app, client, auth):
+    created = client.post("/fhir/Patient", json=patient(), headers=auth)
+    patient_id = created.get_json()["id"]
+    assert client.get(f"/fhir/Patient/{patient_id}", headers=auth).status_code == 200
+    found = audit_events(client, auth, f"entity=Patient/{patient_id}")
+    kinds = sorted((e["resource"]["subtype"][0]["code"], e["resource"]["action"])
+                   for e in found["entry"])
+    assert kinds == [("create", "C"), ("read", "R")]
+    agent = found["entry"][0]["resource"]["agent"][0]
+    assert agent["requestor"] is True
+    assert agent["who"]["identifier"]["value"] == "operator-key-1"
+    # The AuditEvent search was audited too (after its answer was ready), and the chain holds.
+    with app.extensions["gateway"].session_factory() as session:
+        result = verify_chain(session)
+    assert result.intact and result.entries == 3
+
+
+def test_failed_requests_are_audited_with_their_outcome(client, auth):
+    assert client.get("/fhir/Patient/nobody", headers=auth).status_code == 404
+    assert client.get("/fhir/Patient?bogus=1", headers=auth).status_code == 400
+    events = [e["resource"] for e in audit_events(client, auth, "outcome=4")["entry"]]
+    assert sorted(e["outcomeDesc"] for e in events) == ["answered HTTP 400",
+                                                         "answered HTTP 404"]
+
+
+def test_unauthenticated_and_public_requests_write_nothing(client, auth):
+    assert client.get("/fhir/Patient").status_code == 401
+    assert client.get("/fhir/metadata").status_code == 200
+    assert audit_events(client, auth)["total"] == 0
+
+
+def test_no_answer_leaves_without_its_audit_event(app, client, auth, monkeypatch):
+    import gateway.fhir.routes as routes
+
+    created = client.post("/fhir/Patient", json=patient(), headers=auth).get_json()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("audit store unavailable")
+
+    monkeypatch.setattr(routes, "audit_request", broken)
+    response = client.get(f"/fhir/Patient/{created['id']}", headers=auth)
+    assert response.status_code == 500
+    assert "Martínez".encode() not in response.data
+    assert created["id"].encode() not in response.data
+    assert response.get_json()["resourceType"] == "OperationOutcome"
