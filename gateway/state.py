@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.audit.writer import AuditWriter
 from gateway.auth import Principal, authenticate
 from gateway.config import Config
 from gateway.db.engine import begin_write
@@ -18,6 +19,7 @@ from gateway.fhir.search import SearchParameterRegistry
 from gateway.fhir.validation import Validator
 from gateway.observability import Metrics
 from gateway.partners.smart import TokenService
+from gateway.privacy.enforcement import GrantsCache
 
 
 @dataclass
@@ -29,13 +31,24 @@ class GatewayState:
     search_registry: SearchParameterRegistry
     metrics: Metrics
     capability_statement: dict[str, Any] = field(default_factory=dict)
+    grants_cache: GrantsCache = field(default_factory=GrantsCache)
+    audit_writer: AuditWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.audit_writer = AuditWriter(self)
+
+    def close(self) -> None:
+        """Finish pending audit writes and release the database connections."""
+        self.audit_writer.close()
+        self.engine.dispose()
 
     @contextmanager
     def reading(self, requester: Principal) -> Iterator[Repository]:
         """A repository on a read-only session, showing what ``requester`` may see."""
         with self.session_factory() as session:
             yield Repository(session, self.validator, self.search_registry,
-                             self.config.fhir_base_url, requester=requester)
+                             self.config.fhir_base_url, requester=requester,
+                             grants_cache=self.grants_cache)
 
     @contextmanager
     def writing(self, requester: Principal, *, defer_index: bool = False
@@ -48,7 +61,8 @@ class GatewayState:
         with self.session_factory() as session, session.begin():
             begin_write(session)
             repository = Repository(session, self.validator, self.search_registry,
-                                    self.config.fhir_base_url, requester=requester)
+                                    self.config.fhir_base_url, requester=requester,
+                                    grants_cache=self.grants_cache)
             if defer_index:
                 repository.index.defer()
             yield repository

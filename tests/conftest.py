@@ -104,7 +104,7 @@ def app(config: Config) -> Iterator[Flask]:
     app = create_app(config)
     _empty_all_tables(app)
     yield app
-    app.extensions["gateway"].engine.dispose()
+    app.extensions["gateway"].close()
 
 
 @pytest.fixture

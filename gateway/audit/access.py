@@ -5,15 +5,14 @@ withheld (``Principal.disclosures``); after the answer is ready and before it is
 writes the AuditEvent: who asked, for what purpose, which consumers and resources, and the
 outcome (0 answered, 4 refused or a client error, 8 a server error). If the AuditEvent cannot
 be written the answer is not sent (the caller turns the failure into a 500): no disclosure goes
-unrecorded.
+unrecorded. Events of concurrent requests are committed together (writer.py).
 """
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from gateway.audit.events import disclosure_event
-from gateway.audit.log import record
-from gateway.auth import SYSTEM, Principal
+from gateway.auth import Principal
 from gateway.privacy.disclosures import Disclosures
 from gateway.state import GatewayState
 
@@ -46,5 +45,4 @@ def audit_request(state: GatewayState, requester: Principal, *, interaction: str
         resources=resources,
         recorded=datetime.now(UTC),
         description="; ".join(notes) or None)
-    with state.writing(SYSTEM) as repository:
-        return record(repository, event)
+    return state.audit_writer.write(event)

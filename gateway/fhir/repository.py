@@ -27,7 +27,7 @@ from gateway.fhir import search
 from gateway.fhir.errors import FhirError, not_found
 from gateway.fhir.resource_types import is_supported
 from gateway.fhir.validation import Validator, has_errors
-from gateway.privacy.enforcement import AccessPolicy
+from gateway.privacy.enforcement import AccessPolicy, GrantsCache
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +111,11 @@ class Repository:
                  registry: search.SearchParameterRegistry, base_url: str, *,
                  requester: Principal,
                  clock: Callable[[], datetime] = utc_now,
-                 new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
+                 new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+                 grants_cache: GrantsCache | None = None) -> None:
         self.session = session
         # The consent decision point: every resource this repository hands out passes it.
-        self.access = AccessPolicy(requester, session, base_url)
+        self.access = AccessPolicy(requester, session, base_url, grants_cache=grants_cache)
         self.validator = validator
         self.registry = registry
         # Our own FHIR base: absolute references to it are indexed as local ones.
@@ -196,7 +197,7 @@ class Repository:
                          ) -> tuple[list[StoredResource], int]:
         """History as a partner sees it: only versions of resources it may see now (the SQL
         filter), each version then decided on its own content; counted after deciding."""
-        visible_now = select(ResourceRow.pk).where(self.access.sql_filter(ResourceRow))
+        visible_now = select(ResourceRow.pk).where(self.access.sql_filter(ResourceRow, None))
         rows = self.session.scalars(
             select(ResourceVersionRow)
             .where(*conditions, ResourceVersionRow.resource_pk.in_(visible_now))

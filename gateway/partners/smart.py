@@ -11,6 +11,7 @@ authentication, ``invalid_request``, ``unsupported_grant_type``, ``invalid_scope
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -175,18 +176,25 @@ class TokenService:
 
     def principal_for(self, token: str) -> Principal | None:
         """The partner behind an unexpired access token, while the partner is enabled."""
-        row = self.session.execute(
-            select(AccessTokenRow.partner_id, AccessTokenRow.scopes, AccessTokenRow.purpose)
-            .join(PartnerRow, PartnerRow.id == AccessTokenRow.partner_id)
-            .where(AccessTokenRow.token_hash == _digest(token),
-                   AccessTokenRow.expires_at > self.now(), PartnerRow.enabled.is_(True))
-        ).one_or_none()
-        partner = PartnerRegistry(self.session).get(row.partner_id) if row else None
-        if row is None or partner is None:
+        # One query per request: the token, and the partner it belongs to if still enabled.
+        row = self.session.connection().execute(
+            _TOKEN_PRINCIPAL, {"token_hash": _digest(token), "now": self.now()}).one_or_none()
+        if row is None:
             return None
-        return Principal(kind="partner", name=partner.id, scopes=frozenset(row.scopes.split()),
-                         organization=partner.organization, partner_kind=partner.kind,
-                         purpose=row.purpose, resource_types=frozenset(partner.resource_types))
+        resource_types = json.loads(row.details).get("resource_types", [])
+        return Principal(kind="partner", name=row.partner_id,
+                         scopes=frozenset(row.scopes.split()), organization=row.organization,
+                         partner_kind=row.kind, purpose=row.purpose,
+                         resource_types=frozenset(resource_types))
+
+
+_tokens, _partners = AccessTokenRow.__table__, PartnerRow.__table__
+_TOKEN_PRINCIPAL = (
+    select(_tokens.c.partner_id, _tokens.c.scopes, _tokens.c.purpose, _partners.c.kind,
+           _partners.c.organization, _partners.c.details)
+    .join(_partners, _partners.c.id == _tokens.c.partner_id)
+    .where(_tokens.c.token_hash == bindparam("token_hash"),
+           _tokens.c.expires_at > bindparam("now"), _partners.c.enabled.is_(True)))
 
 
 def granted_scope(requested: str, partner: Partner) -> str:

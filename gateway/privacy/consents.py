@@ -102,6 +102,9 @@ class Grants:
     by_patient: dict[str, PatientGrant] = field(default_factory=dict)
     # Why consents that name the recipient did not count (for the audit trail), by patient.
     refused: dict[str, list[str]] = field(default_factory=dict)
+    _patients: dict[tuple[str, bool], list[str]] = field(default_factory=dict, repr=False)
+    # SQL conditions built from these grants (enforcement.py), reused while they hold.
+    filters: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def permits(self, patient_id: str, resource_type: str, sud_content: bool) -> bool:
         grant = self.by_patient.get(patient_id)
@@ -110,8 +113,14 @@ class Grants:
         return resource_type in (grant.sud if sud_content else grant.plain)
 
     def patients_for(self, resource_type: str, sud_content: bool) -> list[str]:
-        return sorted(patient for patient, grant in self.by_patient.items()
-                      if resource_type in (grant.sud if sud_content else grant.plain))
+        """The consumers whose grants cover ``resource_type`` (computed once per grants: the
+        same grants serve many requests)."""
+        key = (resource_type, sud_content)
+        if key not in self._patients:
+            self._patients[key] = sorted(
+                patient for patient, grant in self.by_patient.items()
+                if resource_type in (grant.sud if sud_content else grant.plain))
+        return self._patients[key]
 
 
 def directive_from(consent: Mapping[str, Any]) -> Directive | None:

@@ -12,15 +12,26 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from gateway.auth import Principal
-from gateway.db.models import ReferenceIndex, ResourceRow, TokenIndex
+from gateway.db.models import ReferenceIndex, ResourceRow, ResourceVersionRow, TokenIndex
 from gateway.privacy.consents import SUD_LABELS, Grants, grants_for
 from gateway.privacy.decision import NEVER_TO_PARTNERS, Decision, decide, disclosed
 from gateway.privacy.disclosures import Disclosures
@@ -37,11 +48,47 @@ PATIENT_ELEMENT = {"CareTeam": "subject", "CarePlan": "subject", "Goal": "subjec
                    "Coverage": "beneficiary"}
 
 
+class GrantsCache:
+    """Grants per (recipient, purpose, day), kept while no Consent changes.
+
+    Folding every Consent that names a partner is the costly part of a partner's request; the
+    result only changes when a Consent does (or the day does). Every Consent write adds a row to
+    the version history, so the number of Consent versions is a watermark that any change, in
+    any worker, moves: one index count per request tells whether the cached grants still hold,
+    and a revocation is honoured by the very next request. Owned by the app's state.
+    """
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[tuple[str, str | None, date], tuple[int, Grants]] = {}
+
+    def get(self, session: Session, key: tuple[str, str | None, date],
+            load: Callable[[], Grants]) -> Grants:
+        watermark = consent_watermark(session)
+        cached = self._entries.get(key)
+        if cached is not None and cached[0] == watermark:
+            return cached[1]
+        grants = load()
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (watermark, grants)
+        return grants
+
+
+_CONSENT_VERSIONS = (select(func.count()).select_from(ResourceVersionRow.__table__)
+                     .where(ResourceVersionRow.__table__.c.resource_type == "Consent"))
+
+
+def consent_watermark(session: Session) -> int:
+    return int(session.connection().execute(_CONSENT_VERSIONS).scalar() or 0)
+
+
 class AccessPolicy:
     """One requester's view of the store, for one request."""
 
     def __init__(self, requester: Principal, session: Session, base_url: str,
-                 today: date | None = None) -> None:
+                 today: date | None = None, grants_cache: GrantsCache | None = None) -> None:
+        self.grants_cache = grants_cache
         self.requester = requester
         self.session = session
         self.base_url = base_url.rstrip("/")
@@ -56,7 +103,11 @@ class AccessPolicy:
         """The requester's grants, from the current Consents (read once per request, so a
         revocation takes effect with the next request)."""
         if self._grants is None:
-            self._grants = self._load_grants()
+            if self.grants_cache is not None and self.requester.organization:
+                key = (self.requester.organization, self.requester.purpose, self.today)
+                self._grants = self.grants_cache.get(self.session, key, self._load_grants)
+            else:
+                self._grants = self._load_grants()
         return self._grants
 
     def decision(self, resource: Mapping[str, Any]) -> Decision:
@@ -101,13 +152,30 @@ class AccessPolicy:
             text = text[len(self.base_url) + 1:]
         return text.split("/", 1)[1] if text.startswith("Patient/") else None
 
-    def sql_filter(self, entity: Any) -> ColumnElement[bool]:
+    def sql_filter(self, entity: Any, resource_types: Collection[str] | None = None
+                   ) -> ColumnElement[bool]:
         """The grants as a condition on a resource row: exactly the rows ``decide`` permits
-        (up to the elements it trims, which do not change what matches)."""
+        (up to the elements it trims, which do not change what matches). ``resource_types``:
+        the types the rows can have, when the query knows (fewer conditions to build)."""
         if self.requester.is_operator:
             return true()
+        types = self.requester.resource_types - NEVER_TO_PARTNERS
+        if resource_types is not None:
+            types &= set(resource_types)
+        # Built once per grants (which are shared by requests until a Consent changes): the
+        # same expression object lets SQLAlchemy reuse its compiled statement too.
+        key = (entity, frozenset(types), self.requester.partner_kind)
+        built = self.grants.filters.get(key)
+        if built is None:
+            if len(self.grants.filters) >= 64:  # chained searches alias the entity each time
+                self.grants.filters.clear()
+            built = self.grants.filters[key] = self._build_filter(entity, types)
+        return built
+
+    def _build_filter(self, entity: Any, types: set[str] | frozenset[str]
+                      ) -> ColumnElement[bool]:
         clauses = []
-        for resource_type in sorted(self.requester.resource_types - NEVER_TO_PARTNERS):
+        for resource_type in sorted(types):
             shape = shape_for(self.requester.partner_kind, resource_type)
             if shape is None:
                 continue
@@ -145,12 +213,15 @@ class AccessPolicy:
 def _belongs_to(entity: Any, resource_type: str, patients: list[str]) -> ColumnElement[bool]:
     if not patients:
         return false()
+    # One expanding parameter for the whole list (not one bound value per id to build).
+    ids = bindparam(f"patients_{resource_type}_{len(patients)}_{id(patients)}", patients,
+                    expanding=True)
     if resource_type == "Patient":
-        return entity.id.in_(patients)
+        return entity.id.in_(ids)
     return exists().where(ReferenceIndex.resource_pk == entity.pk,
                           ReferenceIndex.param == "patient",
                           ReferenceIndex.target_type == "Patient",
-                          ReferenceIndex.target_id.in_(patients))
+                          ReferenceIndex.target_id.in_(ids))
 
 
 def _has_sud_label(entity: Any) -> ColumnElement[bool]:

@@ -308,7 +308,7 @@ def test_access_filter_applies_to_matches_and_includes(store: Store, search: Sea
     store(patient("p1"), patient("secret"), condition("c1", "Patient/p1"),
           condition("c2", "Patient/secret"))
 
-    def hide(entity: Any) -> Any:
+    def hide(entity: Any, resource_types: Any) -> Any:
         return entity.id != "secret"
 
     assert ids(search("Patient", "", access_filter=hide)) == ["p1"]

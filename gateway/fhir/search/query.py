@@ -7,7 +7,7 @@ that defines which rows a search may return; an access filter is ANDed in there.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,8 +34,9 @@ from gateway.fhir.search.parse import (
 )
 from gateway.fhir.search.registry import SearchParameterRegistry
 
-# Given the resource entity (ResourceRow or an alias of it), a condition rows must meet.
-AccessFilter = Callable[[Any], ColumnElement[bool]]
+# Given the resource entity (ResourceRow or an alias of it) and the resource types its rows can
+# have (None: any), a condition rows must meet.
+AccessFilter = Callable[[Any, Collection[str] | None], ColumnElement[bool]]
 
 _TABLES: dict[str, Any] = {"token": TokenIndex, "string": StringIndex,
                            "reference": ReferenceIndex, "date": DateIndex, "uri": UriIndex}
@@ -108,7 +109,7 @@ class _Builder:
         if not narrowed:
             conditions.insert(0, entity.resource_type == resource_type)
         if self.access_filter is not None:
-            conditions.append(self.access_filter(entity))
+            conditions.append(self.access_filter(entity, (resource_type,)))
         conditions.extend(self.criterion(entity, criterion) for criterion in criteria)
         return conditions
 
@@ -246,7 +247,10 @@ class _Builder:
             kind = []
         statement = select(ResourceRow).where(*kind, matches, ResourceRow.deleted.is_(False))
         if self.access_filter is not None:
-            statement = statement.where(self.access_filter(ResourceRow))
+            types = ((include.source_type,) if include.reverse else
+                     (include.target_type,) if include.target_type else
+                     include.param.targets or None)
+            statement = statement.where(self.access_filter(ResourceRow, types))
         return statement.order_by(ResourceRow.pk).limit(max(limit, 1))
 
 

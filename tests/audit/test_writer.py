@@ -1,0 +1,69 @@
+"""The audit writer: concurrent requests' events committed together, each request waiting for
+its own, and one bad event failing only its own request."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from gateway.audit.verify import verify_chain
+from gateway.fhir.errors import FhirError
+
+from .builders import partner_disclosure
+
+
+def test_concurrent_writes_all_land_once_and_the_chain_holds(app):
+    state = app.extensions["gateway"]
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def write(n: int) -> None:
+        for _ in range(n):
+            audit_event_id = state.audit_writer.write(partner_disclosure())
+            with lock:
+                ids.append(audit_event_id)
+
+    threads = [threading.Thread(target=write, args=(15,)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ids) == len(set(ids)) == 90
+    with state.session_factory() as session:
+        result = verify_chain(session)
+    assert result.intact and result.entries == 90
+
+
+def test_a_bad_event_fails_alone(app):
+    state = app.extensions["gateway"]
+    bad = {**partner_disclosure(), "action": "bogus"}  # not in the required value set
+    results: dict[str, object] = {}
+    barrier = threading.Barrier(4)
+
+    def write(name: str, event: dict) -> None:
+        barrier.wait()
+        try:
+            results[name] = state.audit_writer.write(event)
+        except FhirError as error:
+            results[name] = error
+
+    threads = [threading.Thread(target=write, args=(f"good-{i}", partner_disclosure()))
+               for i in range(3)] + [threading.Thread(target=write, args=("bad", bad))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert isinstance(results.pop("bad"), FhirError)
+    assert all(isinstance(value, str) for value in results.values())
+    with state.session_factory() as session:
+        assert verify_chain(session).entries == 3
+
+
+def test_close_finishes_queued_writes_and_a_later_write_starts_again(app):
+    state = app.extensions["gateway"]
+    first = state.audit_writer.write(partner_disclosure())
+    state.audit_writer.close()
+    second = state.audit_writer.write(partner_disclosure())
+    assert first != second
+    with pytest.raises(FhirError):
+        state.audit_writer.write({"resourceType": "AuditEvent"})
