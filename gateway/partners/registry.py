@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -83,9 +84,9 @@ class Partner:
                     raise PartnerError(f"jwks.keys[{index}]",
                                        "holds private key material; register the public key")
         jwks_url = data.get("jwks_url")
-        if jwks_url is not None and not (isinstance(jwks_url, str)
-                                         and jwks_url.startswith("https://")):
-            raise PartnerError("jwks_url", "must be an https:// URL")
+        if jwks_url is not None and not _trusted_url(jwks_url):
+            raise PartnerError("jwks_url", "must be an https:// URL (http:// only on loopback, "
+                                           "for development)")
         return cls(
             id=data["id"], kind=data["type"], name=data["name"],
             organization=data["organization"], client_id=data.get("client_id") or data["id"],
@@ -168,6 +169,14 @@ def _partner(row: PartnerRow) -> Partner:
     return Partner.from_json({"id": row.id, "type": row.kind, "name": row.name,
                               "organization": row.organization, "client_id": row.client_id,
                               "enabled": row.enabled, **details})
+
+
+def _trusted_url(url: Any) -> bool:
+    if not isinstance(url, str):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme == "https" and bool(parts.hostname) or (
+        parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost"))
 
 
 def _strings(value: Any, path: str) -> tuple[str, ...]:

@@ -157,3 +157,55 @@ def test_a_json_body_is_not_a_token_request(client, partners):
 def test_an_unknown_access_token_is_a_401(client):
     response = client.get("/fhir/CareTeam", headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
+
+
+def test_keys_can_be_registered_by_url(app, client):
+    """A partner publishing its JWKS at a URL (a loopback server here) is checked against it."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from gateway.partners.registry import Partner, PartnerRegistry
+
+    from .conftest import partner_file
+
+    public = partner_file("hospital-stbrigid")["jwks"]
+
+    class Keys(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server interface
+            body = json.dumps(public).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Keys)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        described = {k: v for k, v in partner_file("hospital-stbrigid").items() if k != "jwks"}
+        described["jwks_url"] = f"http://127.0.0.1:{server.server_port}/jwks.json"
+        with app.extensions["gateway"].session_factory() as session, session.begin():
+            PartnerRegistry(session).put(Partner.from_json(described))
+        assertion = client_assertion(private_key("hospital-stbrigid"), "hospital-stbrigid",
+                                     TOKEN_URL)
+        assert post(client, assertion).status_code == 200
+        # Signed with another key (the school's): no key at the URL matches.
+        wrong = client_assertion(private_key("school-walnut"), "hospital-stbrigid", TOKEN_URL)
+        assert post(client, wrong).status_code == 401
+    finally:
+        server.shutdown()
+
+
+def test_a_jwks_url_must_be_https_except_on_loopback():
+    from gateway.partners.registry import Partner, PartnerError
+
+    from .conftest import partner_file
+
+    described = {k: v for k, v in partner_file("pcp-cedar").items() if k != "jwks"}
+    with pytest.raises(PartnerError):
+        Partner.from_json({**described, "jwks_url": "http://keys.example.org/jwks.json"})
+    assert Partner.from_json({**described, "jwks_url": "https://keys.example.org/jwks.json"})
