@@ -19,7 +19,15 @@ from .codes import (
 from .context import MappingContext
 from .elements import codeable, period, prune
 from .errors import MappingError, at
-from .labels import add_security, add_tag, implies_substance_use, substance_use_labels
+from .labels import (
+    add_security,
+    add_tag,
+    implies_substance_use,
+    is_labelled,
+    label_inline,
+    substance_use_labels,
+    substance_use_sensitivity,
+)
 from .records import expect_type, required
 from .terminology import GATEWAY, GOAL_DOMAIN, SERVICE
 
@@ -51,7 +59,11 @@ def care_plan_from_plan(plan: Mapping[str, Any], ctx: MappingContext) -> list[di
         goal_ids[goal_id] = index
     goal_resources = [_goal(goal, f"goals[{index}]", plan, ctx)
                       for index, goal in enumerate(goals)]
-    service_resources = [_service_request(service, f"services[{index}]", plan, goal_ids, ctx)
+    sensitivity = substance_use_sensitivity(ctx)
+    goal_sud = {goal["id"]: is_labelled(resource, sensitivity)
+                for goal, resource in zip(goals, goal_resources, strict=True)}
+    service_resources = [_service_request(service, f"services[{index}]", plan, goal_ids,
+                                          goal_sud, ctx)
                          for index, service in enumerate(services)]
     review_months = plan.get("review_frequency_months")
     notes = []
@@ -80,12 +92,20 @@ def care_plan_from_plan(plan: Mapping[str, Any], ctx: MappingContext) -> list[di
         "period": period(required(plan_period, "start", "period"), plan_period.get("end")),
         "author": ctx.reference("Practitioner", "staff", author),
         "careTeam": [ctx.reference("CareTeam", "careteam", consumer_id)],
-        "goal": [{"reference": f"Goal/{goal['id']}"} for goal in goal_resources],
-        "activity": [{"reference": {"reference": f"ServiceRequest/{service['id']}"}}
-                     for service in service_resources],
+        # References to substance-use-disorder goals and services carry that label inline,
+        # so the plan can be shared with them removed where Part 2 consent is missing.
+        "goal": [_labelled_if({"reference": f"Goal/{goal['id']}"}, goal, ctx)
+                 for goal in goal_resources],
+        "activity": [_labelled_if({"reference": {"reference": f"ServiceRequest/{service['id']}"}},
+                                  service, ctx) for service in service_resources],
         "note": [{"text": " ".join(notes)}] if notes else None,
     })
     return [care_plan, *goal_resources, *service_resources]
+
+
+def _labelled_if(element: dict, target: dict, ctx: MappingContext) -> dict:
+    sensitivity = substance_use_sensitivity(ctx)
+    return label_inline(element, sensitivity) if is_labelled(target, sensitivity) else element
 
 
 def _goal(goal: Mapping[str, Any], path: str, plan: Mapping[str, Any],
@@ -129,7 +149,8 @@ def _goal(goal: Mapping[str, Any], path: str, plan: Mapping[str, Any],
 
 
 def _service_request(service: Mapping[str, Any], path: str, plan: Mapping[str, Any],
-                     goal_ids: Mapping[str, int], ctx: MappingContext) -> dict:
+                     goal_ids: Mapping[str, int], goal_sud: Mapping[str, bool],
+                     ctx: MappingContext) -> dict:
     terminology = ctx.terminology
     service_id = required(service, "id", path)
     code = required(service, "service", path)
@@ -139,7 +160,10 @@ def _service_request(service: Mapping[str, Any], path: str, plan: Mapping[str, A
     for index, goal_id in enumerate(service.get("goals") or ()):
         if goal_id not in goal_ids:
             raise MappingError(at(path, f"goals[{index}]"), f"no goal {goal_id!r} in the plan")
-        supporting.append(ctx.reference("Goal", "goal", goal_id))
+        reference = ctx.reference("Goal", "goal", goal_id)
+        if goal_sud.get(goal_id):
+            reference = label_inline(reference, substance_use_sensitivity(ctx))
+        supporting.append(reference)
     resource = prune({
         "resourceType": "ServiceRequest",
         "id": ctx.fhir_id("service", service_id),

@@ -11,6 +11,10 @@ from .codes import PROPERTY_SENSITIVITY
 from .context import MappingContext
 from .terminology import SECURITY_LABEL
 
+# DS4P inline security label: marks one element (here a reference) as sensitive, so a resource
+# that is not itself sensitive can be disclosed with that element removed.
+INLINE_LABEL = ("http://hl7.org/fhir/uv/security-label-ds4p/StructureDefinition/"
+                "extension-inline-sec-label")
 RESTRICTED = "restricted"
 SUBSTANCE_USE = "substance-use"
 PART2_REDISCLOSURE = "part2-redisclosure"
@@ -68,3 +72,17 @@ def _meta(resource: dict) -> dict:
         resource["meta"] = {}
         resource.update(rest)
     return resource["meta"]
+
+
+def is_labelled(resource: dict, labels: Iterable[dict]) -> bool:
+    """Whether ``meta.security`` carries any of ``labels``."""
+    wanted = {(label.get("system"), label.get("code")) for label in labels}
+    return any((label.get("system"), label.get("code")) in wanted
+               for label in (resource.get("meta") or {}).get("security", []))
+
+
+def label_inline(element: dict, labels: Iterable[dict]) -> dict:
+    """``element`` with a DS4P inline security label extension per label (a new dict)."""
+    return {**element, "extension": [*element.get("extension", []),
+                                     *({"url": INLINE_LABEL, "valueCoding": dict(label)}
+                                       for label in labels)]}

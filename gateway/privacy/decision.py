@@ -15,7 +15,8 @@ boundary, so a route cannot skip it). Deny by default; the rules, in order:
    that consumer permitting this partner, this purpose, this type, today, with its nested
    deny provisions honored. Substance-use-disorder records (labelled SUD/ETH) need a consent that
    names them (42 CFR Part 2), and what is disclosed under Part 2 carries the re-disclosure
-   notice of 42 CFR 2.32.
+   notice of 42 CFR 2.32. Elements labelled SUD inline (a plan's reference to an SUD goal) are
+   removed from what is disclosed without such a consent.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.auth import Principal
-from gateway.privacy.consents import Grants, is_sud_content
+from gateway.privacy.consents import SUD_LABELS, Grants, is_sud_content
+from gateway.privacy.labels import labelled_paths, strip_labelled
 from gateway.privacy.minimum_necessary import (
     DIRECTORY_TYPES,
     is_relevant,
@@ -64,6 +66,7 @@ class Decision:
     patient_id: str | None = None
     removed: tuple[str, ...] = field(default=())
     part2: bool = False  # disclosed as substance-use-disorder records
+    strip_sud: bool = False  # remove elements labelled inline as SUD content
 
     @property
     def permitted(self) -> bool:
@@ -106,9 +109,17 @@ def decide(requester: Principal, resource: Mapping[str, Any], patient_id: str | 
         reason = "consent " + ", ".join(
             f"Consent/{c}" for c in grants.by_patient[patient_id].consents)
     _, removed = trimmed(shape, resource)
-    if removed:
-        return Decision("redact", f"{reason}; minimum necessary removed "
-                                  f"{', '.join(removed)}", patient_id, tuple(removed), sud)
+    sud_permitted = patient_id is not None and grants.permits(patient_id, resource_type,
+                                                              sud_content=True)
+    inline = [] if sud_permitted else labelled_paths(resource, SUD_LABELS)
+    if removed or inline:
+        notes = []
+        if removed:
+            notes.append(f"minimum necessary removed {', '.join(removed)}")
+        if inline:
+            notes.append(f"42 CFR Part 2: removed {', '.join(inline)} (labelled SUD)")
+        return Decision("redact", f"{reason}; {'; '.join(notes)}", patient_id,
+                        tuple(removed + inline), sud, strip_sud=bool(inline))
     return Decision("permit", reason, patient_id, (), sud)
 
 
@@ -120,6 +131,8 @@ def disclosed(requester: Principal, resource: Mapping[str, Any], decision: Decis
         return dict(resource)
     shape = shape_for(requester.partner_kind, str(resource.get("resourceType")))
     body, _ = trimmed(shape, resource) if shape is not None else (dict(resource), [])
+    if decision.strip_sud:
+        body = strip_labelled(body, SUD_LABELS)
     if decision.removed or decision.part2:
         meta = dict(body.get("meta") or {})
         if decision.removed:

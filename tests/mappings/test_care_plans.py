@@ -129,3 +129,26 @@ def test_errors_name_the_field(ctx: MappingContext, change, path: str) -> None:
     with pytest.raises(MappingError) as raised:
         care_plan_from_plan(plan, ctx)
     assert raised.value.path == path
+
+
+
+def test_references_to_substance_use_goals_and_services_are_labelled_inline(
+        ctx: MappingContext, validator: Validator) -> None:
+    from gateway.privacy.labels import INLINE_LABEL
+
+    # In the sample, G-2 is a substance-use goal, SV-3 and SV-4 substance-use services.
+    resources = care_plan_from_plan(samples.plan(), ctx)
+    assert_valid(validator, resources)
+    care_plan = one(resources, "CarePlan")
+
+    def labelled(element: dict) -> bool:
+        return any(e["url"] == INLINE_LABEL and e["valueCoding"]["code"] == "SUD"
+                   for e in element.get("extension", []))
+
+    assert [labelled(goal) for goal in care_plan["goal"]] == [False, True, False]
+    assert [labelled(activity) for activity in care_plan["activity"]] == [
+        False, False, True, True]
+    goal_2 = f"Goal/{ctx.fhir_id('goal', 'G-2')}"
+    for service in by_type(resources, "ServiceRequest"):
+        for info in service.get("supportingInfo", []):
+            assert labelled(info) == (info["reference"] == goal_2)

@@ -23,6 +23,8 @@ ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 SUD = [{"system": ACT_CODE, "code": "SUD"}, {"system": ACT_CODE, "code": "ETH"}]
 SCHOOL_TAG = {"system": "http://fhir-care-gateway.example/fhir/CodeSystem/cmh-tag",
               "code": "school-relevant"}
+INLINE_LABEL = ("http://hl7.org/fhir/uv/security-label-ds4p/StructureDefinition/"
+                "extension-inline-sec-label")
 PARTNERS = ("pcp-cedar", "hospital-stbrigid", "school-walnut", "court-probate")
 PURPOSE = {"pcp-cedar": "TREAT", "hospital-stbrigid": "TREAT", "school-walnut": "COC",
            "court-probate": "HLEGAL"}
@@ -111,7 +113,11 @@ def consumer_resources(state: str) -> list[dict[str, Any]]:
         make("CareTeam", "sud", {"status": "active", "subject": subject,
                                  "participant": team_member}, labels=SUD),
         make("CarePlan", "main", {"status": "active", "intent": "plan", "subject": subject,
-                                  "description": "plan details"}),
+                                  "description": "plan details", "goal": [
+                                      {**reference("Goal", f"goal-sud-{state}"),
+                                       "extension": [{"url": INLINE_LABEL,
+                                                      "valueCoding": SUD[0]}]},
+                                      reference("Goal", f"goal-home-{state}")]}),
         make("Goal", "school", {"lifecycleStatus": "active", "subject": subject,
                                 "description": {"text": "Attend school every day"}}, tag=True),
         make("Goal", "home", {"lifecycleStatus": "active", "subject": subject,
@@ -310,6 +316,14 @@ def test_what_is_disclosed_is_trimmed_and_part2_content_carries_the_notice(clien
     assert notices and "42 CFR part 2" in notices[0]["valueString"]
     plain = client.get("/fhir/Goal/goal-home-part2", headers=pcp).get_json()
     assert "extension" not in plain.get("meta", {})
+    # A plan's reference to an SUD goal is labelled inline: removed without Part 2 consent.
+    plan = client.get("/fhir/CarePlan/careplan-main-active", headers=pcp).get_json()
+    assert plan["goal"] == [{"reference": "Goal/goal-home-active"}]
+    assert any(s["code"] == "REDACTED" for s in plan["meta"]["security"])
+    plan = client.get("/fhir/CarePlan/careplan-main-part2", headers=pcp).get_json()
+    assert [g["reference"] for g in plan["goal"]] == ["Goal/goal-sud-part2",
+                                                       "Goal/goal-home-part2"]
+    assert "security" not in plan.get("meta", {})
     # The operator sees the stored resource untouched.
     stored = client.get("/fhir/CareTeam/careteam-main-active", headers=OPERATOR).get_json()
     assert stored["note"] == [{"text": "clinical"}]
