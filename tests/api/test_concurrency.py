@@ -48,3 +48,19 @@ def test_a_second_create_of_the_same_new_id_gets_409(app, session_factory):
         with pytest.raises(FhirError) as conflict:
             repository(app, session)._insert("Patient", "same-id", patient(), "PUT")
         assert conflict.value.status == 409
+
+
+def test_a_create_race_answers_409_over_http(client, auth, monkeypatch):
+    assert client.put("/fhir/Patient/raced", json=patient(id="raced"),
+                      headers=auth).status_code == 201
+    # As if another request created the id between this one's lookup and its insert.
+    monkeypatch.setattr(Repository, "_row", lambda self, *args, **kwargs: None)
+    response = client.put("/fhir/Patient/raced", json=patient(id="raced", gender="male"),
+                          headers=auth)
+    assert response.status_code == 409
+    body = response.get_json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"][0]["code"] == "conflict"
+    monkeypatch.undo()
+    stored = client.get("/fhir/Patient/raced", headers=auth).get_json()
+    assert stored["gender"] == "female" and stored["meta"]["versionId"] == "1"
