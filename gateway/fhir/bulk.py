@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, update
 
 from gateway.db.models import ResourceRow, ResourceVersionRow
 from gateway.fhir.errors import FhirError
@@ -82,10 +82,16 @@ class BulkWriter:
             batch = wanted[start:start + _PREFETCH_BATCH]
             for key in batch:
                 self._current[key] = None
-            for row in connection.execute(_CURRENT.where(
-                    tuple_(_RESOURCES.c.resource_type, _RESOURCES.c.id).in_(batch))):
-                self._current[(row.resource_type, row.id)] = _Current(
-                    row.pk, row.version_id, row.last_updated, row.deleted, row.content)
+            # Separate IN lists on both columns: the (resource_type, id) index answers them
+            # (SQLite scans the table for a row-value IN). Extra pairs are dropped here.
+            types = sorted({resource_type for resource_type, _ in batch})
+            ids = sorted({resource_id for _, resource_id in batch})
+            asked = set(batch)
+            for row in connection.execute(_CURRENT.where(_RESOURCES.c.resource_type.in_(types),
+                                                         _RESOURCES.c.id.in_(ids))):
+                if (row.resource_type, row.id) in asked:
+                    self._current[(row.resource_type, row.id)] = _Current(
+                        row.pk, row.version_id, row.last_updated, row.deleted, row.content)
 
     def check(self, resource: dict[str, Any]) -> None:
         """Raise the repository's FhirError (422, every issue) when ``resource`` would be

@@ -60,10 +60,13 @@ class LocalRecordStore:
         wanted = {key for key in keys if key not in self._rows}
         if not wanted:
             return
+        # Both columns' IN lists, so the (record_type, local_id) index answers (a row-value IN,
+        # or local_id alone, would scan the table: quadratic over an import).
+        types = sorted({record_type for record_type, _ in wanted})
         ids = sorted({local_id for _, local_id in wanted})
         found = {(row.record_type, row.local_id): _stored(row)
-                 for row in self.session.execute(
-                     select(*_COLUMNS).where(_TABLE.c.local_id.in_(ids)))}
+                 for row in self.session.execute(select(*_COLUMNS).where(
+                     _TABLE.c.record_type.in_(types), _TABLE.c.local_id.in_(ids)))}
         for key in wanted:
             self._rows[key] = found.get(key)
 
