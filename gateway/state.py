@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.audit.writer import AuditWriter
@@ -36,6 +36,15 @@ class GatewayState:
 
     def __post_init__(self) -> None:
         self.audit_writer = AuditWriter(self)
+
+    def refresh_statistics(self) -> None:
+        """ANALYZE the tables a bulk load grows (PostgreSQL; SQLite's planner needs none)."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        with self.engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT").execute(text(
+                "ANALYZE resource, resource_version, local_record, search_token, "
+                "search_string, search_reference, search_date, search_uri"))
 
     def close(self) -> None:
         """Finish pending audit writes and release the database connections."""

@@ -31,6 +31,7 @@ from gateway.fhir.repository import (
     to_json,
     with_meta,
 )
+from gateway.fhir.search.index import insert_rows
 
 _RESOURCES = ResourceRow.__table__
 _VERSIONS = ResourceVersionRow.__table__
@@ -148,7 +149,7 @@ class BulkWriter:
             pks.update((item.key, item.previous.pk) for item in changed
                        if item.previous is not None)
             self.repository.index.clear_many([pks[item.key] for item in changed])
-        connection.execute(insert(_VERSIONS), [
+        insert_rows(connection, _VERSIONS, [
             {"resource_pk": pks[item.key], "version_id": item.version,
              "resource_type": item.key[0], "id": item.key[1], "last_updated": item.moment,
              "method": "PUT", "content": texts[item.key]}

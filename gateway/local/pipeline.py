@@ -121,6 +121,7 @@ class RecordImporter:
         self.translator = translator
         self.chunk_size = chunk_size
         self.on_committed = on_committed
+        self._chunks_committed = 0
 
     def run(self, items: Iterable[SourceRecord]) -> Iterator[Outcome]:
         chunk: list[SourceRecord] = []
@@ -146,6 +147,12 @@ class RecordImporter:
         if outcomes is None:
             outcomes = self._record_by_record(chunk)
         # Reached only when the chunk committed.
+        self._chunks_committed += 1
+        if self._chunks_committed & (self._chunks_committed - 1) == 0:
+            # After chunks 1, 2, 4, 8, ...: a bulk load outgrows the planner's statistics far
+            # faster than autovacuum refreshes them, and stale ones make PostgreSQL scan where
+            # an index would answer. log2(n) refreshes in all.
+            self.state.refresh_statistics()
         if self.on_committed:
             self.on_committed(outcomes)
         return outcomes

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import Connection, Table, delete, insert
 from sqlalchemy.orm import Session
 
 from gateway.db.models import (
@@ -130,7 +130,7 @@ class IndexWriter:
         self._held.clear()
         connection = self.session.connection()
         for table, rows in by_table.items():
-            connection.execute(insert(table.__table__), rows)
+            insert_rows(connection, table.__table__, rows)
 
     def snapshot(self) -> dict[int, Any] | None:
         return None if self._held is None else dict(self._held)
@@ -138,3 +138,23 @@ class IndexWriter:
     def restore(self, snapshot: dict[int, Any] | None) -> None:
         if self._held is not None and snapshot is not None:
             self._held = dict(snapshot)
+
+
+def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows of one shape in the connection's transaction: PostgreSQL's COPY (tens
+    of times faster than row-by-row INSERTs for the millions of index rows of a bulk load),
+    an executemany INSERT elsewhere."""
+    if connection.dialect.name != "postgresql" or len(rows) < 50:
+        connection.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    preparer = connection.dialect.identifier_preparer
+    statement = (f"COPY {preparer.format_table(table)} "
+                 f"({', '.join(preparer.quote(name) for name in columns)}) FROM STDIN")
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(tuple(row[name] for name in columns))
+    finally:
+        cursor.close()
