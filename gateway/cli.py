@@ -6,7 +6,10 @@ import os
 import secrets
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -289,13 +292,18 @@ def partners() -> None:
     """The partner registry (who may authenticate to us, and what they may ever receive)."""
 
 
-def _partner_session():  # type: ignore[no-untyped-def]
+@contextmanager
+def _sessions() -> Iterator[Any]:
+    """A session factory on the migrated GATEWAY_DATABASE_URL, its engine disposed after."""
     from gateway.db.engine import make_engine, make_session_factory
 
     config = config_from_env()
     _check_migrated(config)
     engine = make_engine(config.database_url)
-    return engine, make_session_factory(engine)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
 
 
 @partners.command("list")
@@ -303,14 +311,10 @@ def partners_list() -> None:
     """One line per partner: id, type, enabled, name."""
     from gateway.partners.registry import PartnerRegistry
 
-    engine, sessions = _partner_session()
-    try:
-        with sessions() as session:
-            for partner in PartnerRegistry(session).all():
-                state = "enabled" if partner.enabled else "disabled"
-                click.echo(f"{partner.id}\t{partner.kind}\t{state}\t{partner.name}")
-    finally:
-        engine.dispose()
+    with _sessions() as sessions, sessions() as session:
+        for partner in PartnerRegistry(session).all():
+            state = "enabled" if partner.enabled else "disabled"
+            click.echo(f"{partner.id}\t{partner.kind}\t{state}\t{partner.name}")
 
 
 @partners.command("show")
@@ -319,12 +323,8 @@ def partners_show(partner_id: str) -> None:
     """One partner as JSON (including its FHIR ``organization``)."""
     from gateway.partners.registry import PartnerRegistry
 
-    engine, sessions = _partner_session()
-    try:
-        with sessions() as session:
-            partner = PartnerRegistry(session).get(partner_id)
-    finally:
-        engine.dispose()
+    with _sessions() as sessions, sessions() as session:
+        partner = PartnerRegistry(session).get(partner_id)
     if partner is None:
         raise CliError(f"no partner {partner_id!r}")
     click.echo(json.dumps(partner.to_json(), indent=2))
@@ -345,18 +345,14 @@ def partners_add(files: tuple[Path, ...]) -> None:
             raise CliError(f"{path}: not valid JSON: {_first_line(error)}") from None
         except PartnerError as error:
             raise CliError(f"{path}: {error}") from None
-    engine, sessions = _partner_session()
-    try:
-        with sessions() as session, session.begin():
-            registry = PartnerRegistry(session)
-            for partner in loaded:
-                try:
-                    created = registry.put(partner)
-                except PartnerError as error:
-                    raise CliError(f"{partner.id}: {error}") from None
-                click.echo(f"{'added' if created else 'replaced'} {partner.id}")
-    finally:
-        engine.dispose()
+    with _sessions() as sessions, sessions() as session, session.begin():
+        registry = PartnerRegistry(session)
+        for partner in loaded:
+            try:
+                created = registry.put(partner)
+            except PartnerError as error:
+                raise CliError(f"{partner.id}: {error}") from None
+            click.echo(f"{'added' if created else 'replaced'} {partner.id}")
 
 
 @partners.command("disable")
@@ -408,12 +404,8 @@ def partners_token(partner_id: str, key_path: Path | None, scope: str, base_url:
 def _set_enabled(partner_id: str, enabled: bool) -> None:
     from gateway.partners.registry import PartnerRegistry
 
-    engine, sessions = _partner_session()
-    try:
-        with sessions() as session, session.begin():
-            partner = PartnerRegistry(session).set_enabled(partner_id, enabled)
-    finally:
-        engine.dispose()
+    with _sessions() as sessions, sessions() as session, session.begin():
+        partner = PartnerRegistry(session).set_enabled(partner_id, enabled)
     if partner is None:
         raise CliError(f"no partner {partner_id!r}")
     click.echo(f"{partner_id} {'enabled' if enabled else 'disabled'}")
@@ -430,18 +422,13 @@ def audit() -> None:
 def audit_verify() -> None:
     """Check that no AuditEvent was changed, removed or added outside the chain."""
     from gateway.audit.verify import verify_chain
-    from gateway.db.engine import make_engine, make_session_factory
 
-    config = config_from_env()
-    _check_migrated(config)
-    engine = make_engine(config.database_url)
-    try:
-        with make_session_factory(engine)() as session:
-            result = verify_chain(session)
-    except Exception as error:  # noqa: BLE001 - database down and the like: one line
-        raise CliError(f"cannot verify the audit chain: {_first_line(error)}") from None
-    finally:
-        engine.dispose()
+    with _sessions() as sessions:
+        try:
+            with sessions() as session:
+                result = verify_chain(session)
+        except Exception as error:  # noqa: BLE001 - database down and the like: one line
+            raise CliError(f"cannot verify the audit chain: {_first_line(error)}") from None
     if result.broken is not None:
         raise CliError(str(result.broken))
     click.echo(f"audit chain intact: {result.entries} entries")

@@ -55,9 +55,7 @@ class GatewayState:
     def reading(self, requester: Principal) -> Iterator[Repository]:
         """A repository on a read-only session, showing what ``requester`` may see."""
         with self.session_factory() as session:
-            yield Repository(session, self.validator, self.search_registry,
-                             self.config.fhir_base_url, requester=requester,
-                             grants_cache=self.grants_cache)
+            yield self._repository(session, requester)
 
     @contextmanager
     def writing(self, requester: Principal, *, defer_index: bool = False
@@ -69,13 +67,16 @@ class GatewayState:
         """
         with self.session_factory() as session, session.begin():
             begin_write(session)
-            repository = Repository(session, self.validator, self.search_registry,
-                                    self.config.fhir_base_url, requester=requester,
-                                    grants_cache=self.grants_cache)
+            repository = self._repository(session, requester)
             if defer_index:
                 repository.index.defer()
             yield repository
             repository.index.flush()
+
+    def _repository(self, session: Session, requester: Principal) -> Repository:
+        return Repository(session, self.validator, self.search_registry,
+                          self.config.fhir_base_url, requester=requester,
+                          grants_cache=self.grants_cache)
 
     def authenticate(self, authorization: str | None) -> Principal:
         """Who is calling: an operator key or a partner's access token (else a 401)."""

@@ -145,14 +145,15 @@ class Repository:
     def _admitted(self, stored: StoredResource) -> StoredResource:
         """``stored`` as the requester may see it; a hidden resource is 404 Not Found, the
         same answer as one that does not exist (a deletion is 410 only for operators)."""
-        visible, content = self.access.admit(stored.resource_type, stored.id, stored.content)
-        if not visible:
+        shown = self._visible(stored)
+        if shown is None:
             raise not_found(stored.resource_type, stored.id)
-        if stored.deleted:
-            raise gone(stored)
-        return stored if content == stored.content else replace(stored, content=content)
+        if shown.deleted:
+            raise gone(shown)
+        return shown
 
     def _visible(self, stored: StoredResource) -> StoredResource | None:
+        """``stored`` in the form the requester receives, or None when hidden from it."""
         visible, content = self.access.admit(stored.resource_type, stored.id, stored.content)
         if not visible:
             return None

@@ -55,10 +55,8 @@ def account(response: Response) -> Response:
             written.append(f"{args['resource_type']}/{args['resource_id']}")
         elif "/_history/" in location:
             written.append("/".join(location.split("/_history/")[0].split("/")[-2:]))
-    interaction = INTERACTIONS.get(request.endpoint or "", "operation")
-    if interaction == "transaction" and (request.get_json(silent=True) or {}).get(
-            "type") == "batch":
-        interaction = "batch"
+    interaction = g.get("interaction") or INTERACTIONS.get(request.endpoint or "",
+                                                          "operation")
     audit_request(gateway_state(), principal,
                   interaction=AUDITED_AS.get(interaction, interaction), method=request.method,
                   status=response.status_code, written=written)
@@ -135,6 +133,8 @@ def metadata() -> Response:
 @bp.post("/")
 def transaction_or_batch() -> Response:
     bundle = json_body(request)
+    if isinstance(bundle, dict) and bundle.get("type") == "batch":
+        g.interaction = "batch"  # for the AuditEvent (the endpoint serves both)
     prefer = Prefer.parse(request.headers.get("Prefer"))
     return fhir_response(process_bundle(gateway_state(), bundle, prefer, g.principal))
 

@@ -19,7 +19,7 @@ from gateway.fhir.bulk import BulkWriter
 from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import Repository
 from gateway.local.schemas import RecordProblem, record_problems
-from gateway.local.store import LocalRecordStore, content_hash
+from gateway.local.store import LocalRecordStore, consumer_of, content_hash
 from gateway.state import GatewayState
 
 
@@ -61,10 +61,6 @@ class Translator(Protocol):
 
 # Record types whose consumer's CareTeam and due Tasks are rebuilt when they change.
 AGGREGATE_SOURCES = ("consumer", "assignment", "plan", "assessment")
-
-
-class _RebuildFailed(Exception):
-    """A consumer's CareTeam or due Tasks could not be rebuilt at the end of a bulk chunk."""
 
 
 class _NotInBulk(Exception):
@@ -188,7 +184,7 @@ class RecordImporter:
                     outcomes[index] = replace(outcomes[index], resources=writer.stage(resources))
                 self._rebuild_in_bulk(outcomes, chunk, store, writer)
                 writer.flush()
-        except (_RebuildFailed, FhirError):
+        except FhirError:  # a concurrent writer (409)
             raise _NotInBulk() from None
         return [replace(outcome, digest=None) for outcome in outcomes]
 
@@ -219,7 +215,7 @@ class RecordImporter:
             if outcome.status != "accepted" or outcome.record_type not in AGGREGATE_SOURCES:
                 continue
             record = chunk[index].record
-            consumer_id = record["id"] if record["type"] == "consumer" else record["consumer"]
+            consumer_id = consumer_of(record)
             dirty.setdefault(consumer_id, []).append(index)
             if record["type"] in ("assignment", "plan"):
                 care_teams.add(consumer_id)
@@ -228,13 +224,13 @@ class RecordImporter:
         try:
             rebuilt = list(self.translator.aggregates_for(  # type: ignore[attr-defined]
                 list(dirty), store, care_teams))
-        except RecordRejected:
-            raise _RebuildFailed() from None
+        except RecordRejected:  # rerun record by record, to pin it on its record
+            raise _NotInBulk() from None
         writer.prefetch((r["resourceType"], r["id"]) for _, resources in rebuilt
                         for r in resources)
         for consumer_id, resources in rebuilt:
             if _fhir_problems(writer, resources):
-                raise _RebuildFailed()
+                raise _NotInBulk()
             written = writer.stage(resources)
             for index in dirty[consumer_id]:
                 outcome = outcomes[index]

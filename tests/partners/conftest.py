@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from gateway.demo import register_partners
 from gateway.partners.client import client_assertion, load_private_jwk, token_request
 from gateway.partners.registry import Partner, PartnerRegistry
 
@@ -24,18 +25,11 @@ def private_key(partner_id: str) -> dict[str, Any]:
 
 @pytest.fixture
 def partners(app) -> dict[str, Partner]:
-    """Every demo partner, registered."""
+    """Every demo partner, registered as ``gateway demo`` registers them."""
     state = app.extensions["gateway"]
-    registered = {}
-    with state.session_factory() as session, session.begin():
-        registry = PartnerRegistry(session)
-        for path in sorted(PARTNERS_DIR.glob("*.json")):
-            if path.name.endswith(".private.jwk.json"):
-                continue
-            partner = Partner.from_json(json.loads(path.read_text()))
-            registry.put(partner)
-            registered[partner.id] = partner
-    return registered
+    register_partners(state, PARTNERS_DIR)
+    with state.session_factory() as session:
+        return {partner.id: partner for partner in PartnerRegistry(session).all()}
 
 
 @pytest.fixture
