@@ -197,6 +197,16 @@ class PollWatermarkRow(Base):
     polled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class ChangeCounterRow(Base):
+    """A counter that database triggers move on every change of a kind of row (migration 0005):
+    ``Consent`` counts changes to Consents' version history, for the grants cache."""
+
+    __tablename__ = "change_counter"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
 class PartnerRow(Base):
     """An organization the gateway exchanges data with (see gateway/partners/registry.py).
 

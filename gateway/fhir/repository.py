@@ -192,7 +192,9 @@ class Repository:
                       ResourceVersionRow.version_id.desc())
             .limit(count).offset(offset)
         ).all()
-        return [StoredResource.from_row(row) for row in rows], total
+        # Operators see every version; _visible notes each for the AuditEvent.
+        return [shown for row in rows
+                if (shown := self._visible(StoredResource.from_row(row))) is not None], total
 
     def _partner_history(self, conditions: list[Any], count: int, offset: int
                          ) -> tuple[list[StoredResource], int]:
@@ -215,15 +217,14 @@ class Repository:
         result = search.execute_search(
             self.session, request, self.registry,
             access_filter=self.access.sql_filter if partner else None)
-        if not partner:
-            return result
         # Decided again one by one (the filter and decide() read the same grants), and handed
-        # out as detached copies in their disclosed form.
+        # out as detached copies in their disclosed form. Operators see everything, but what
+        # they saw is noted the same way, for their AuditEvent.
         rows = [s for row in result.rows
                 if (s := self._visible(StoredResource.from_row(row))) is not None]
         included = [s for row in result.included
                     if (s := self._visible(StoredResource.from_row(row))) is not None]
-        if len(rows) != len(result.rows) or len(included) != len(result.included):
+        if partner and (len(rows) != len(result.rows) or len(included) != len(result.included)):
             log.error("the consent filter admitted %d resources that decide() refused",
                       len(result.rows) + len(result.included) - len(rows) - len(included))
         return replace(result, rows=rows, included=included)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from gateway.auth import Principal
 from gateway.db.models import AccessTokenRow, ClientAssertionRow, PartnerRow
 from gateway.partners.registry import Partner, PartnerRegistry
+from gateway.privacy.enforcement import CONSENT_CHANGES
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALGORITHMS = ("RS384", "ES384")
@@ -185,13 +186,15 @@ class TokenService:
         return Principal(kind="partner", name=row.partner_id,
                          scopes=frozenset(row.scopes.split()), organization=row.organization,
                          partner_kind=row.kind, purpose=row.purpose,
-                         resource_types=frozenset(resource_types))
+                         resource_types=frozenset(resource_types),
+                         consent_changes=row.consent_changes)
 
 
 _tokens, _partners = AccessTokenRow.__table__, PartnerRow.__table__
 _TOKEN_PRINCIPAL = (
     select(_tokens.c.partner_id, _tokens.c.scopes, _tokens.c.purpose, _partners.c.kind,
-           _partners.c.organization, _partners.c.details)
+           _partners.c.organization, _partners.c.details,
+           CONSENT_CHANGES.label("consent_changes"))
     .join(_partners, _partners.c.id == _tokens.c.partner_id)
     .where(_tokens.c.token_hash == bindparam("token_hash"),
            _tokens.c.expires_at > bindparam("now"), _partners.c.enabled.is_(True)))

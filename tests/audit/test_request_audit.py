@@ -54,3 +54,20 @@ def test_no_answer_leaves_without_its_audit_event(app, client, auth, monkeypatch
     assert "Martínez".encode() not in response.data
     assert created["id"].encode() not in response.data
     assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_operator_searches_and_history_name_what_they_returned(client, auth):
+    created = client.post("/fhir/Patient", json=patient(), headers=auth).get_json()
+    team = client.post("/fhir/CareTeam", json={
+        "resourceType": "CareTeam", "subject": {"reference": f"Patient/{created['id']}"}},
+        headers=auth).get_json()
+    assert client.get(f"/fhir/CareTeam?patient=Patient/{created['id']}",
+                      headers=auth).get_json()["total"] == 1
+    assert client.get(f"/fhir/CareTeam/{team['id']}/_history", headers=auth).status_code == 200
+    found = audit_events(client, auth, f"entity=CareTeam/{team['id']}")["entry"]
+    kinds = sorted(e["resource"]["subtype"][0]["code"] for e in found)
+    assert kinds == ["create", "history-instance", "search-type"]
+    search = next(e["resource"] for e in found
+                  if e["resource"]["subtype"][0]["code"] == "search-type")
+    assert {e["what"]["reference"] for e in search["entity"]} == {
+        f"Patient/{created['id']}", f"CareTeam/{team['id']}"}

@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
+from gateway.adapters.local_files import iter_records
 from gateway.demo import register_partners
+from gateway.local.pipeline import RecordImporter, organizations_first
+from gateway.local.translate import translator_for
 from gateway.partners.client import client_assertion, load_private_jwk, token_request
 from gateway.partners.registry import Partner, PartnerRegistry
 
@@ -41,3 +44,14 @@ def get_token(client, partners):
         return client.post("/auth/token", data=token_request(signed, scope))
 
     return _get
+
+
+@pytest.fixture
+def demo_agency(app, config, partners):
+    """The demo agency's records imported, with the demo partners registered."""
+    state = app.extensions["gateway"]
+    agency = [config.fixtures_dir / "agency"]
+    outcomes = list(RecordImporter(state, translator_for(config)).run(
+        organizations_first(lambda: iter_records(agency))))
+    assert all(o.status == "accepted" for o in outcomes)
+    return partners

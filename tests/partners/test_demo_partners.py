@@ -4,22 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.adapters.local_files import iter_records
-from gateway.local.pipeline import RecordImporter, organizations_first
-from gateway.local.translate import translator_for
 from tests.conftest import OPERATOR_KEY
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
-
-
-@pytest.fixture
-def demo_agency(app, config, partners):
-    state = app.extensions["gateway"]
-    agency = [config.fixtures_dir / "agency"]
-    outcomes = list(RecordImporter(state, translator_for(config)).run(
-        organizations_first(lambda: iter_records(agency))))
-    assert all(o.status == "accepted" for o in outcomes)
-    return partners
 
 
 def consumers_with_care_teams(client) -> set[str]:
