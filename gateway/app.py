@@ -12,6 +12,8 @@ from werkzeug.exceptions import HTTPException
 
 from gateway.config import Config, config_from_env
 from gateway.db.engine import ensure_migrated, make_engine, make_session_factory
+from gateway.delivery.metrics import delivery_metrics
+from gateway.delivery.routes import bp as deliveries_blueprint
 from gateway.fhir.capability import capability_statement
 from gateway.fhir.errors import FhirError, issue, outcome
 from gateway.fhir.http import error_response, fhir_response
@@ -56,6 +58,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(fhir_blueprint)
     app.register_blueprint(local_blueprint)
     app.register_blueprint(partners_blueprint)
+    app.register_blueprint(deliveries_blueprint)
     _register_operations_endpoints(app)
     _register_error_handlers(app)
     _register_metrics_hooks(app)
@@ -89,7 +92,13 @@ def _register_operations_endpoints(app: Flask) -> None:
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return Response(gateway_state().metrics.render(),
+        state = gateway_state()
+        try:
+            deliveries = delivery_metrics(state.session_factory)
+        except Exception as error:  # noqa: BLE001 - the request metrics still stand
+            log.warning("delivery metrics unavailable: %s", error)
+            deliveries = b""
+        return Response(state.metrics.render() + deliveries,
                         content_type="text/plain; version=0.0.4; charset=utf-8")
 
 

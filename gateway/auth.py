@@ -23,6 +23,8 @@ class Principal:
     partner_kind: str | None = None  # physical-health, hospital, school, court, other
     purpose: str | None = None  # the purpose of use the partner's token was issued for
     resource_types: frozenset[str] = field(default_factory=frozenset)  # it may ever receive
+    # The partner's own identifier systems for consumers (its MRNs), which it may see.
+    identifier_systems: frozenset[str] = field(default_factory=frozenset)
     # The Consent change counter when the partner's token was checked (read in the same query;
     # see GrantsCache), or None: read it when grants are needed.
     consent_changes: int | None = field(default=None, compare=False)

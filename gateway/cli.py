@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from gateway.config import Config, config_from_env
+from gateway.partners.registry import KINDS, OUTBOUND_METHODS
 
 
 class CliError(click.ClickException):
@@ -256,6 +257,103 @@ def workflows_run() -> None:
                f"{summary.changed} changed")
 
 
+# -- deliveries ----------------------------------------------------------------------------------
+
+def delivery_worker(config: Config, state: Any, name: str | None = None,
+                    batch_size: int = 20) -> Any:
+    """The delivery worker for ``state``, configured from ``config`` (also used by the demo)."""
+    from gateway.delivery.retry import RetryPolicy
+    from gateway.delivery.worker import DeliveryWorker, WorkerSettings
+    from gateway.partners.client import load_private_jwk
+
+    private_jwk = None
+    if config.client_key_file is not None:
+        try:
+            private_jwk = load_private_jwk(config.client_key_file)
+        except (OSError, ValueError) as error:
+            raise CliError(f"GATEWAY_CLIENT_KEY_FILE: {_first_line(error)}") from None
+    settings = WorkerSettings(batch_size=batch_size,
+                              policy=RetryPolicy(max_attempts=config.delivery_max_attempts))
+    return DeliveryWorker(state, name, settings, private_jwk=private_jwk)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="deliver what is due, then exit")
+@click.option("--batch", "batch_size", default=20, show_default=True,
+              type=click.IntRange(1, 1000), help="deliveries claimed at a time")
+@click.option("--name", help="this worker's name in leases (default: host-pid)")
+def deliver(once: bool, batch_size: int, name: str | None) -> None:
+    """Run the outbound delivery worker (several may run at once on PostgreSQL)."""
+    import signal
+    import threading
+
+    from gateway.app import create_app
+
+    config = config_from_env()
+    _check_migrated(config)
+    state = create_app(config).extensions["gateway"]
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        summary = delivery_worker(config, state, name, batch_size).run(once=once, stop=stop)
+    except KeyboardInterrupt:
+        summary = None
+    finally:
+        state.close()
+    if summary is not None:
+        counts = ", ".join(f"{kind} {n}" for kind, n in sorted(summary.counts.items()))
+        click.echo(f"deliveries: {counts or 'none due'}")
+
+
+@cli.group()
+def deadletters() -> None:
+    """Deliveries that failed for good (a permanent error, or too many attempts)."""
+
+
+@deadletters.command("list")
+@click.option("--partner", "partner_id", help="only this partner's")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def deadletters_list(partner_id: str | None, as_json: bool) -> None:
+    """The dead letters, oldest first."""
+    from gateway.delivery import queue
+
+    with _sessions() as sessions, sessions() as session:
+        dead = queue.deliveries(session, queue.DEAD, partner_id, limit=10_000)
+    for item in dead:
+        if as_json:
+            click.echo(json.dumps(item.to_json()))
+        else:
+            click.echo(f"{item.seq}\t{item.partner_id}\tPatient/{item.patient_id}\t"
+                       f"{item.attempts} attempts\t{item.last_error or ''}")
+    if not as_json:
+        click.echo(f"{len(dead)} dead letter{'s' if len(dead) != 1 else ''}", err=True)
+
+
+@deadletters.command("replay")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "replay_all", is_flag=True, help="every dead letter")
+@click.option("--partner", "partner_id", help="only this partner's (with --all)")
+def deadletters_replay(ids: tuple[int, ...], replay_all: bool, partner_id: str | None) -> None:
+    """Queue dead letters again (IDS from 'deadletters list', or --all)."""
+    from datetime import UTC, datetime
+
+    from gateway.db.engine import begin_write
+    from gateway.delivery import queue
+
+    if not ids and not replay_all:
+        raise click.UsageError("give dead-letter ids, or --all")
+    if ids and replay_all:
+        raise click.UsageError("give dead-letter ids or --all, not both")
+    with _sessions() as sessions, sessions() as session, session.begin():
+        begin_write(session)
+        replayed = queue.replay(session, datetime.now(UTC), None if replay_all else ids,
+                                partner_id)
+    missing = sorted(set(ids) - set(replayed))
+    click.echo(f"replayed {len(replayed)}")
+    if missing:
+        raise CliError(f"not dead letters: {', '.join(map(str, missing))}")
+
+
 # -- validation ----------------------------------------------------------------------------------
 
 @cli.command()
@@ -331,13 +429,40 @@ def partners_show(partner_id: str) -> None:
 
 
 @partners.command("add")
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def partners_add(files: tuple[Path, ...]) -> None:
-    """Add or replace partners from JSON files (see fixtures/partners/)."""
-    from gateway.partners.registry import Partner, PartnerError, PartnerRegistry
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--id", "partner_id", help="the partner's id (instead of FILES)")
+@click.option("--type", "kind", type=click.Choice(KINDS), help="the partner kind")
+@click.option("--name", help="the partner's name")
+@click.option("--organization", help="its FHIR Organization id (default: one is created)")
+@click.option("--fhir-base", help="its FHIR base URL, where deliveries go")
+@click.option("--drop-folder", help="a folder deliveries are written into instead")
+@click.option("--auth", "auth_method", type=click.Choice(OUTBOUND_METHODS), default="none",
+              show_default=True, help="how the gateway authenticates to it")
+@click.option("--token", help="the bearer token it issued us (--auth bearer)")
+@click.option("--token-url", help="its token endpoint (--auth smart)")
+@click.option("--client-id", help="our client id at its token endpoint (--auth smart)")
+@click.option("--purpose", "purposes", multiple=True,
+              help="purposes of use it may receive for (default: by kind)")
+@click.option("--resource-type", "resource_types", multiple=True,
+              help="resource types it may ever receive (default: by kind)")
+def partners_add(files: tuple[Path, ...], **options: Any) -> None:
+    """Add or replace partners: from JSON files (see fixtures/partners/), or one from options
+    (gateway partners add --id ID --type physical-health --name NAME --fhir-base URL)."""
+    from gateway.partners.registry import Partner, PartnerError, PartnerRegistry, from_options
 
     loaded = []
+    if files and options["partner_id"]:
+        raise click.UsageError("give partner FILES or --id and its options, not both")
+    if not files:
+        missing = [f"--{name}" for name in ("id", "type", "name")
+                   if not options["partner_id" if name == "id" else
+                                  "kind" if name == "type" else name]]
+        if missing:
+            raise click.UsageError(f"give partner FILES, or {', '.join(missing)}")
+        try:
+            loaded.append(from_options(**options))
+        except PartnerError as error:
+            raise CliError(str(error)) from None
     for path in files:
         try:
             loaded.append(Partner.from_json(json.loads(path.read_bytes())))
@@ -353,6 +478,25 @@ def partners_add(files: tuple[Path, ...]) -> None:
             except PartnerError as error:
                 raise CliError(f"{partner.id}: {error}") from None
             click.echo(f"{'added' if created else 'replaced'} {partner.id}")
+    if not files and not options["organization"]:
+        _ensure_organization(loaded[0])
+
+
+def _ensure_organization(partner: Any) -> None:
+    """The FHIR Organization a partner added from options stands for, created if missing."""
+    from gateway.app import create_app
+    from gateway.auth import SYSTEM
+
+    config = config_from_env()
+    state = create_app(config).extensions["gateway"]
+    try:
+        with state.writing(SYSTEM) as repository:
+            repository.update("Organization", partner.organization, {
+                "resourceType": "Organization", "id": partner.organization, "active": True,
+                "name": partner.name})
+    finally:
+        state.close()
+    click.echo(f"organization Organization/{partner.organization}")
 
 
 @partners.command("disable")

@@ -32,6 +32,11 @@ class Config:
     # organization records (kind "agency") when not set.
     agency_organization: str | None = None
     terminology_dir: Path = PROJECT_ROOT / "profiles" / "terminology"
+    # The gateway's own private JWK, for SMART Backend Services client authentication to
+    # partners whose outbound_auth method is "smart".
+    client_key_file: Path | None = None
+    # Delivery: attempts before a delivery becomes a dead letter.
+    delivery_max_attempts: int = 10
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -57,6 +62,10 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
         max_body_bytes=int(env.get("GATEWAY_MAX_BODY_BYTES") or config.max_body_bytes),
         prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR"),
         agency_organization=env.get("GATEWAY_AGENCY_ORGANIZATION") or None,
+        client_key_file=Path(env["GATEWAY_CLIENT_KEY_FILE"])
+        if env.get("GATEWAY_CLIENT_KEY_FILE") else None,
+        delivery_max_attempts=int(env.get("GATEWAY_DELIVERY_MAX_ATTEMPTS")
+                                  or config.delivery_max_attempts),
     )
 
 

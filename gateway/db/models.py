@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -265,3 +266,34 @@ class AuditChainRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     previous_hash: Mapped[str] = mapped_column(String(64), unique=True)
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class DeliveryRow(Base):
+    """One delivery a partner is owed: the current state of one consumer's records that the
+    partner's adapter sends (gateway/delivery/). Written in the transaction of the change that
+    causes it (the transactional outbox); at most one per partner and consumer is pending, and
+    later changes fold into it (``generation`` counts them)."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        Index("uq_delivery_pending", "partner_id", "patient_id", unique=True,
+              sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
+        Index("ix_delivery_due", "status", "next_attempt_at"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(String(64), ForeignKey("partner.id"))
+    patient_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # pending, sent, dead, withheld
+    generation: Mapped[int] = mapped_column(Integer)
+    cause: Mapped[str] = mapped_column(String(200))  # the last change: "CarePlan/abc"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -14,6 +14,7 @@ drop a record whose resources fail the check. The repository's index writer must
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 
+from gateway.adapters.outbound import WATCHED_TYPES
 from gateway.db.models import ResourceRow, ResourceVersionRow
 from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import (
@@ -154,6 +156,7 @@ class BulkWriter:
              "resource_type": item.key[0], "id": item.key[1], "last_updated": item.moment,
              "method": "PUT", "content": texts[item.key]}
             for item in staged])
+        self._enqueue_deliveries(staged)
         for item in staged:
             row = ResourceRow(pk=pks[item.key], resource_type=item.key[0], id=item.key[1],
                               version_id=item.version, last_updated=item.moment, deleted=False,
@@ -161,6 +164,18 @@ class BulkWriter:
             self.repository.index.reindex(row, item.content, fresh=True)
             self._current[item.key] = _Current(pks[item.key], item.version, item.moment, False,
                                                texts[item.key])
+
+    def _enqueue_deliveries(self, staged: list[_Staged]) -> None:
+        """The deliveries these changes cause, as Repository writes cause them (outbox.py)."""
+        outbox = self.repository.outbox
+        watched = [item for item in staged if item.key[0] in WATCHED_TYPES]
+        if not watched or not outbox.partners:
+            return
+        outbox.enqueue([pending for item in watched
+                        for pending in outbox.pending_for(item.key[0], item.key[1], [
+                            item.content,
+                            json.loads(item.previous.content)
+                            if item.previous is not None and item.previous.content else None])])
 
     def _unchanged(self, resource: dict[str, Any]) -> bool:
         key = (resource["resourceType"], resource["id"])

@@ -20,9 +20,11 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.adapters.outbound import WATCHED_TYPES
 from gateway.audit import chain as audit_chain
 from gateway.auth import Principal
 from gateway.db.models import ResourceRow, ResourceVersionRow
+from gateway.delivery.outbox import Outbox
 from gateway.fhir import search
 from gateway.fhir.errors import FhirError, not_found
 from gateway.fhir.resource_types import is_supported
@@ -123,6 +125,8 @@ class Repository:
         self.clock = clock
         self.new_id = new_id
         self.index = search.IndexWriter(session, registry, base_url)
+        # The deliveries each change causes, written in its transaction (gateway/delivery/).
+        self.outbox = Outbox(session, self.access.patient_of, clock)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -339,11 +343,13 @@ class Repository:
         if resource_type in APPEND_ONLY_TYPES:
             audit_chain.append_link(self.session, resource_id, now, content)
         self.index.reindex(row, content, fresh=True)
+        self.outbox.changed(resource_type, resource_id, [content])
         return WriteResult(StoredResource.from_row(row), created=True)
 
     def _new_version(self, row: Any, resource: dict[str, Any] | None, method: str
                      ) -> WriteResult:
         now = max(self.clock(), as_utc(row.last_updated))
+        previous = row.content
         version = row.version_id + 1
         content = (None if resource is None
                    else to_json(with_meta(resource, row.resource_type, row.id, version, now)))
@@ -364,10 +370,14 @@ class Repository:
                           version_id=version, last_updated=now, deleted=resource is None,
                           content=content)
         self._record_version(row, method)
-        if resource is None:
+        stored = None if content is None else json.loads(content)
+        if stored is None:
             self.index.clear(row.pk)
         else:
-            self.index.reindex(row, json.loads(content or "{}"))
+            self.index.reindex(row, stored)
+        if row.resource_type in WATCHED_TYPES:
+            self.outbox.changed(row.resource_type, row.id,
+                                [stored, json.loads(previous) if previous else None])
         return WriteResult(StoredResource.from_row(row), created=False)
 
     def _record_version(self, row: ResourceRow, method: str) -> None:

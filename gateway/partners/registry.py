@@ -16,6 +16,7 @@ A partner file (``fixtures/partners/<id>.json``, ``gateway partners add FILE``) 
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -198,4 +199,43 @@ def principal_for(partner: Partner, purpose: str | None = None) -> Principal:
                      partner_kind=partner.kind,
                      purpose=purpose or (partner.purposes[0] if partner.purposes else None),
                      resource_types=frozenset(partner.resource_types),
+                     identifier_systems=frozenset(partner.patient_identifier_systems),
                      scopes=frozenset(f"system/{t}.read" for t in partner.resource_types))
+
+
+# What a partner added from options may receive unless told otherwise, by kind.
+DEFAULT_PURPOSES = {"physical-health": ("TREAT", "COC"), "hospital": ("TREAT", "COC"),
+                    "school": ("COC",), "court": ("HLEGAL",), "other": ("COC",)}
+
+
+def from_options(*, partner_id: str, kind: str, name: str, organization: str | None = None,
+                 fhir_base: str | None = None, drop_folder: str | None = None,
+                 auth_method: str = "none", token: str | None = None,
+                 token_url: str | None = None, client_id: str | None = None,
+                 purposes: tuple[str, ...] = (), resource_types: tuple[str, ...] = ()
+                 ) -> Partner:
+    """A partner from command-line options (``gateway partners add --id ...``). Without an
+    ``organization`` it stands for a new Organization whose id follows from its own."""
+    from gateway.privacy.minimum_necessary import types_for
+
+    endpoints = {k: v for k, v in (("fhir_base", fhir_base), ("drop_folder", drop_folder))
+                 if v}
+    if fhir_base and not _trusted_url(fhir_base):
+        raise PartnerError("fhir_base", "must be an https:// URL (http:// only on loopback, "
+                                        "for development)")
+    outbound: dict[str, Any] = {"method": auth_method}
+    if auth_method == "bearer":
+        if not token:
+            raise PartnerError("outbound_auth.token", "--auth bearer needs --token")
+        outbound["token"] = token
+    if auth_method == "smart":
+        if not token_url or not client_id:
+            raise PartnerError("outbound_auth", "--auth smart needs --token-url and --client-id")
+        outbound.update(token_url=token_url, client_id=client_id)
+    return Partner.from_json({
+        "id": partner_id, "type": kind, "name": name,
+        "organization": organization or str(uuid.uuid5(uuid.NAMESPACE_URL,
+                                                       f"partner:{partner_id}")),
+        "endpoints": endpoints, "outbound_auth": outbound,
+        "purposes": list(purposes or DEFAULT_PURPOSES.get(kind, ())),
+        "resource_types": list(resource_types or sorted(types_for(kind)))})

@@ -182,11 +182,14 @@ class TokenService:
             _TOKEN_PRINCIPAL, {"token_hash": _digest(token), "now": self.now()}).one_or_none()
         if row is None:
             return None
-        resource_types = json.loads(row.details).get("resource_types", [])
+        details = json.loads(row.details)
+        resource_types = details.get("resource_types", [])
         return Principal(kind="partner", name=row.partner_id,
                          scopes=frozenset(row.scopes.split()), organization=row.organization,
                          partner_kind=row.kind, purpose=row.purpose,
                          resource_types=frozenset(resource_types),
+                         identifier_systems=frozenset(
+                             details.get("patient_identifier_systems", [])),
                          consent_changes=row.consent_changes)
 
 

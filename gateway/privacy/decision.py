@@ -20,7 +20,7 @@ boundary, so a route cannot skip it). Deny by default; the rules, in order:
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ from gateway.privacy.minimum_necessary import (
     DIRECTORY_TYPES,
     is_relevant,
     shape_for,
+    shared_identifier,
     trimmed,
 )
 
@@ -108,7 +109,7 @@ def decide(requester: Principal, resource: Mapping[str, Any], patient_id: str | 
                                     "consent that names them", patient_id)
         reason = "consent " + ", ".join(
             f"Consent/{c}" for c in grants.by_patient[patient_id].consents)
-    _, removed = trimmed(shape, resource)
+    _, removed = trimmed(shape, resource, _identifier_filter(requester))
     sud_permitted = patient_id is not None and grants.permits(patient_id, resource_type,
                                                               sud_content=True)
     inline = [] if sud_permitted else labelled_paths(resource, SUD_LABELS)
@@ -130,7 +131,8 @@ def disclosed(requester: Principal, resource: Mapping[str, Any], decision: Decis
     if requester.is_operator or decision.effect == "deny":
         return dict(resource)
     shape = shape_for(requester.partner_kind, str(resource.get("resourceType")))
-    body, _ = trimmed(shape, resource) if shape is not None else (dict(resource), [])
+    body, _ = trimmed(shape, resource, _identifier_filter(requester)) \
+        if shape is not None else (dict(resource), [])
     if decision.strip_sud:
         body = strip_labelled(body, SUD_LABELS)
     if decision.removed or decision.part2:
@@ -146,3 +148,8 @@ def disclosed(requester: Principal, resource: Mapping[str, Any], decision: Decis
                                   "valueString": REDISCLOSURE_NOTICE}]
         body["meta"] = meta
     return body
+
+
+def _identifier_filter(requester: Principal) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda identifier: shared_identifier(requester.partner_kind,
+                                                requester.identifier_systems, identifier)

@@ -8,9 +8,12 @@ tagged as school-relevant). Elements a resource needs to stay valid FHIR are alw
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from gateway.mappings.context import DEFAULT_MEDICAID_SYSTEM
+from gateway.mappings.ids import identifier_system
 
 GATEWAY_TAGS = "http://fhir-care-gateway.example/fhir/CodeSystem/cmh-tag"
 SCHOOL_RELEVANT = (GATEWAY_TAGS, "school-relevant")
@@ -107,10 +110,41 @@ def is_relevant(shape: Shape, resource: Mapping[str, Any]) -> bool:
                if isinstance(t, dict))
 
 
-def trimmed(shape: Shape, resource: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The resource with only the shape's elements, and the names of those removed."""
+def trimmed(shape: Shape, resource: Mapping[str, Any],
+            keep_identifier: Callable[[Mapping[str, Any]], bool] | None = None
+            ) -> tuple[dict[str, Any], list[str]]:
+    """The resource with only the shape's elements, and the names of those removed. A
+    Patient's identifiers are kept only where ``keep_identifier`` says so."""
     if shape.elements is None:
-        return dict(resource), []
-    keep = ALWAYS_KEPT | shape.elements | REQUIRED.get(str(resource.get("resourceType")), set())
-    removed = sorted(name for name in resource if name not in keep)
-    return {name: value for name, value in resource.items() if name in keep}, removed
+        body, removed = dict(resource), []
+    else:
+        keep = (ALWAYS_KEPT | shape.elements
+                | REQUIRED.get(str(resource.get("resourceType")), set()))
+        removed = sorted(name for name in resource if name not in keep)
+        body = {name: value for name, value in resource.items() if name in keep}
+    identifiers = body.get("identifier")
+    if (keep_identifier is not None and resource.get("resourceType") == "Patient"
+            and isinstance(identifiers, list)):
+        shared = [i for i in identifiers if isinstance(i, dict) and keep_identifier(i)]
+        if len(shared) != len(identifiers):
+            removed = sorted([*removed, "identifier (other organizations')"])
+            if shared:
+                body["identifier"] = shared
+            else:
+                del body["identifier"]
+    return body, removed
+
+
+# A consumer's identifiers a partner sees: its own (its MRN for the consumer), the agency's
+# consumer number, and, for partners that bill for care, the Medicaid id; never another
+# partner's (a school must not learn the court's case number, nor a court the clinic's MRN).
+AGENCY_IDENTIFIER_SYSTEMS = frozenset({identifier_system("consumer"),
+                                       identifier_system("agency-number")})
+PAYER_KINDS = frozenset({"physical-health", "hospital"})
+
+
+def shared_identifier(partner_kind: str | None, own_systems: frozenset[str],
+                      identifier: Mapping[str, Any]) -> bool:
+    system = identifier.get("system")
+    return (system in own_systems or system in AGENCY_IDENTIFIER_SYSTEMS
+            or (partner_kind in PAYER_KINDS and system == DEFAULT_MEDICAID_SYSTEM))

@@ -1,0 +1,126 @@
+"""The transactional outbox: the deliveries a change causes, written in the change's transaction.
+
+The repository (and the bulk import) tell the outbox about every new version of a resource. If
+the resource belongs to a consumer and some outbound partner's kind listens to its type
+(gateway/adapters/outbound.py), a delivery for that partner and consumer is marked pending in
+the same transaction, so a committed change always has its deliveries and a rolled-back one has
+none. At most one delivery per partner and consumer is pending: later changes fold into it
+(``generation`` + 1), and the worker sends the consumer's current state, so the latest version
+is what arrives. Nothing is decided here; consent is decided when the delivery is sent.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from gateway.adapters.outbound import TRIGGERS, WATCHED_TYPES
+from gateway.db.models import DeliveryRow, PartnerRow
+from gateway.privacy.consents import directive_from
+
+PENDING = "pending"
+_deliveries = DeliveryRow.__table__
+
+
+@dataclass(frozen=True)
+class OutboundPartner:
+    """A partner the gateway pushes to: enabled, with an endpoint, of a kind with an adapter."""
+
+    id: str
+    organization: str
+    triggers: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Pending:
+    partner_id: str
+    patient_id: str
+    cause: str  # "Type/id" of the change
+
+
+def outbound_partners(session: Session) -> list[OutboundPartner]:
+    partners = []
+    for row in session.execute(select(PartnerRow.id, PartnerRow.organization, PartnerRow.kind,
+                                      PartnerRow.details).where(PartnerRow.enabled.is_(True))):
+        triggers = TRIGGERS.get(row.kind)
+        endpoints = json.loads(row.details).get("endpoints", {})
+        if triggers and (endpoints.get("fhir_base") or endpoints.get("drop_folder")):
+            partners.append(OutboundPartner(row.id, row.organization, triggers))
+    return partners
+
+
+class Outbox:
+    """One transaction's view of the outbox (owned by a Repository)."""
+
+    def __init__(self, session: Session, patient_of: Callable[[Mapping[str, Any]], str | None],
+                 clock: Callable[[], datetime]) -> None:
+        self.session = session
+        self.patient_of = patient_of
+        self.clock = clock
+        self._partners: list[OutboundPartner] | None = None
+
+    @property
+    def partners(self) -> list[OutboundPartner]:
+        # Read once per repository (a request, an import chunk): partners change rarely, and a
+        # partner added now hears about changes committed after it was added.
+        if self._partners is None:
+            self._partners = outbound_partners(self.session)
+        return self._partners
+
+    def changed(self, resource_type: str, resource_id: str,
+                versions: Iterable[Mapping[str, Any] | None]) -> None:
+        """Note a change of ``resource_type/resource_id``; ``versions``: its content before
+        and after (None for none), whose consumers (and, for a Consent, recipients) count."""
+        self.enqueue(self.pending_for(resource_type, resource_id, versions))
+
+    def pending_for(self, resource_type: str, resource_id: str,
+                    versions: Iterable[Mapping[str, Any] | None]) -> list[Pending]:
+        if resource_type not in WATCHED_TYPES or not self.partners:
+            return []
+        cause = f"{resource_type}/{resource_id}"
+        wanted: dict[tuple[str, str], Pending] = {}
+        for content in versions:
+            if content is None:
+                continue
+            patient_id = self.patient_of(content)
+            if patient_id is None:
+                continue
+            if resource_type == "Consent":
+                directive = directive_from(content)
+                recipients = directive.recipients if directive is not None else frozenset()
+                partners = [p for p in self.partners
+                            if f"Organization/{p.organization}" in recipients]
+            else:
+                partners = [p for p in self.partners if resource_type in p.triggers]
+            for partner in partners:
+                wanted[(partner.id, patient_id)] = Pending(partner.id, patient_id, cause)
+        return list(wanted.values())
+
+    def enqueue(self, pending: Iterable[Pending]) -> None:
+        """Mark deliveries pending (or fold the change into the pending one)."""
+        rows = [{"partner_id": p.partner_id, "patient_id": p.patient_id, "status": PENDING,
+                 "generation": 1, "cause": p.cause[:200], "attempts": 0}
+                for p in pending]
+        if not rows:
+            return
+        now = self.clock()
+        for row in rows:
+            row.update(created_at=now, changed_at=now, next_attempt_at=now)
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(_deliveries)
+        statement = statement.on_conflict_do_update(
+            index_elements=[_deliveries.c.partner_id, _deliveries.c.patient_id],
+            index_where=text("status = 'pending'"),  # the partial unique index's WHERE
+            # The pending delivery keeps its place and its backoff: its next attempt sends the
+            # consumer's state as it is then, this change included.
+            set_={"generation": _deliveries.c.generation + 1,
+                  "cause": statement.excluded.cause,
+                  "changed_at": statement.excluded.changed_at})
+        self.session.connection().execute(statement, rows)
