@@ -13,6 +13,8 @@ from pathlib import Path
 from benchmarks import dataset
 from benchmarks import plan as targets
 from benchmarks.databases import Database, postgres_database, sqlite_database
+from benchmarks.delivery_drain import DrainResults
+from benchmarks.delivery_drain import measure as measure_drain
 from benchmarks.importing import (
     ImportResults,
     MappingRate,
@@ -68,8 +70,27 @@ def run_all(quick: bool, databases: list[str], postgres_url: str, workdir: Path,
             log(f"{name}: FAILED: {error}")
             traceback.print_exc()
             failures.append(f"{name}: {type(error).__name__}: {error}")
+    delivery = (_delivery(plan, workdir, postgres_url, log, failures)
+                if "postgresql" in databases else None)
     return Report(machine, plan, ours, reference, validator_profile, results, failures,
-                  time.monotonic() - began, command, load_average(), mapping, imports)
+                  time.monotonic() - began, command, load_average(), mapping, imports,
+                  delivery)
+
+
+def _delivery(plan: Plan, workdir: Path, postgres_url: str, log: Log, failures: list[str]
+              ) -> DrainResults | None:
+    """The delivery drain rate (PostgreSQL only), in a schema of its own; profiled when a
+    target is missed."""
+    try:
+        with postgres_database(postgres_url) as database:
+            return measure_drain(database.url, plan.delivery_consumers,
+                                 plan.delivery_workers, plan.delivery_batch, workdir, log,
+                                 plan.delivery_timeout, plan.delivery_profile)
+    except Exception as error:  # noqa: BLE001 - reported in RESULTS.md
+        log(f"delivery drain: FAILED: {error}")
+        traceback.print_exc()
+        failures.append(f"delivery drain: {type(error).__name__}: {error}")
+        return None
 
 
 def _imports(plan: Plan, databases: list[str], workdir: Path, postgres_url: str, log: Log,

@@ -22,6 +22,11 @@ class Plan:
     rounds: int = 2       # gateway and floor alternate this many times per measurement
     import_consumers: int = 10_000  # generated agency for `gateway import` (~11 records each)
     mapping_consumers: int = 1_000  # generated agency for the in-process mapping rate
+    delivery_consumers: int = 5_000  # queued deliveries the workers drain (PostgreSQL)
+    delivery_workers: int = 2        # `gateway deliver` worker processes
+    delivery_batch: int = 20         # deliveries claimed at a time (`gateway deliver`'s default)
+    delivery_timeout: float = 600.0  # give up on the drain after this many seconds
+    delivery_profile: int = 1_000    # on a miss: drain this many more under cProfile
 
     @property
     def connections(self) -> int:
@@ -32,7 +37,8 @@ FULL = Plan("full", small=1_000, base=10_000, large=100_000, duration=20.0, warm
             latency_samples=1_000, validator_seconds=8.0)
 QUICK = Plan("quick", small=100, base=500, large=2_000, duration=3.0, warmup=1.0,
              latency_samples=200, validator_seconds=2.0, seed_batch=500, rounds=1,
-             import_consumers=300, mapping_consumers=100)
+             import_consumers=300, mapping_consumers=100, delivery_consumers=300,
+             delivery_timeout=180.0, delivery_profile=200)
 
 # Targets (fractions of the reference, or the largest allowed ratio).
 READ_TARGET = 0.50
@@ -43,3 +49,5 @@ IMPORT_SECONDS_TARGET = 300.0          # first import of the agency, per databas
 IMPORT_RSS_TARGET = 1024 ** 3          # peak resident memory of the import process
 CONSENT_COST_TARGET = 0.25             # added p50 latency of a partner's consent-checked search
 REIMPORT_SPEEDUP_TARGET = 5.0          # first import time / re-import (unchanged) time
+DELIVERY_RATE_TARGET = 200.0           # deliveries/s drained by the workers
+DELIVERY_RATIO_TARGET = 0.80           # drain rate / a plain requests loop's rate

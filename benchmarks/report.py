@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from benchmarks import plan as targets
+from benchmarks.delivery_drain import DrainResults
 from benchmarks.importing import ImportResults, MappingRate
 from benchmarks.machine import Machine
 from benchmarks.plan import Plan
@@ -29,6 +30,7 @@ class Report:
     load_after: str
     mapping: MappingRate | None = None
     imports: list[ImportResults] = field(default_factory=list)
+    delivery: DrainResults | None = None
 
 
 def verdict(passed: bool) -> str:
@@ -50,7 +52,8 @@ def render(report: Report) -> str:
             "load average after the run (1/5/15 min)", report.load_after)]),
         "## Method\n", _method(plan, report.machine),
     ]
-    problems = [*report.failures, *(p for db in report.databases for p in db.problems)]
+    problems = [*report.failures, *(p for db in report.databases for p in db.problems),
+                *(report.delivery.problems if report.delivery else [])]
     if problems:
         parts += ["## Failures\n", "\n".join(f"- {p}" for p in problems) + "\n"]
     parts += ["## Summary\n", _summary(report)]
@@ -62,6 +65,7 @@ def render(report: Report) -> str:
               _latency(report)]
     parts += [f"## 4. Import ({plan.import_consumers:,} consumers) and mapping\n",
               _import(report)]
+    parts += ["## 5. Delivery drain rate\n", _delivery(report)]
     parts += ["## Seeding\n", _seeding(report)]
     parts += ["## Where the time goes\n", _profiles(report)]
     parts += ["## Query plans at the large size\n", _plans(report)]
@@ -118,6 +122,19 @@ def _method(plan: Plan, machine: Machine) -> str:
   (each record's own resources, then each consumer's CareTeam and due Tasks once, as a chunk of
   the import does), then fhir.resources' R4B `model_validate` of the class of each resulting
   resource, over that same output once.
+- **Delivery (5).** PostgreSQL only, a fresh schema: one physical-health partner whose FHIR
+  base is `benchmarks/delivery_receiver.py` on 127.0.0.1 (its own process; it parses each
+  transaction Bundle, records it and answers a `transaction-response`, HTTP/1.1 keep-alive,
+  storing nothing, so it costs both sides the same and little). {plan.delivery_consumers:,}
+  consumers, each a Patient, CareTeam, Goal, CarePlan and a Consent permitting the partner
+  their plan for treatment, stored through `Repository.update` (so the outbox queues their
+  deliveries; exactly one pending each is checked). {plan.delivery_workers} worker processes,
+  each built as `gateway deliver --once --batch {plan.delivery_batch}` builds its worker, start
+  together once all are up (start-up not counted) and run until nothing is due; the drain
+  time ends when the last worker has recorded its last batch. Then every delivery must be
+  `sent` with one attempt and the receiver must hold one complete bundle per consumer. The
+  **limit** is those same bundles posted to the same receiver by a plain single-threaded
+  `requests.Session` loop (`json=bundle`, as the worker's transport posts them).
 - **Profiles.** For each request kind behind a missed target, cProfile of those requests run
   in process through Flask's test client (no gunicorn, no sockets), at the end of the database's
   run (large dataset stored), plus the query plans of both searches. cProfile inflates
@@ -173,7 +190,56 @@ def _summary(report: Report) -> str:
         rows.append(("re-import (unchanged) speedup", f">= {targets.REIMPORT_SPEEDUP_TARGET:.0f}x",
                      f"{imp.speedup:.1f}x", imp.label,
                      verdict(imp.speedup >= targets.REIMPORT_SPEEDUP_TARGET)))
+    drain = report.delivery
+    if drain is not None:
+        rows.append((f"delivery drain, {drain.consumers:,} queued, {drain.workers} workers",
+                     f">= {targets.DELIVERY_RATE_TARGET:,.0f}/s", f"{drain.rate:,.0f}/s",
+                     drain.label, verdict(drain.rate >= targets.DELIVERY_RATE_TARGET
+                                          and drain.sent_once)))
+        rows.append(("delivery drain vs a plain requests loop",
+                     f">= {targets.DELIVERY_RATIO_TARGET:.0%}", f"{drain.ratio:.0%}",
+                     drain.label, verdict(drain.ratio >= targets.DELIVERY_RATIO_TARGET
+                                          and drain.sent_once)))
     return _table(["measurement", "target", "result", "database", ""], rows)
+
+
+def _delivery(report: Report) -> str:
+    d = report.delivery
+    if d is None:
+        return "Not measured (it runs on PostgreSQL only; see Failures if it was chosen).\n"
+    counts = "; ".join(f"{name} " + ", ".join(f"{kind} {n:,}" for kind, n in sorted(c.items()))
+                       + f" in {d.worker_batches.get(name, 0):,} batches"
+                       for name, c in sorted(d.worker_counts.items()))
+    cpu = ", ".join(f"{name} {seconds:.1f} s" for name, seconds
+                    in sorted(d.worker_cpu_seconds.items()))
+    rate_ok = d.rate >= targets.DELIVERY_RATE_TARGET and d.sent_once
+    ratio_ok = d.ratio >= targets.DELIVERY_RATIO_TARGET and d.sent_once
+    return "\n".join([
+        f"{d.consumers:,} queued deliveries (one per consumer) to one loopback partner, "
+        f"{d.workers} worker processes claiming {d.batch_size} at a time, on {d.label}; the "
+        f"limit is a plain `requests` loop posting the same bundles to the same partner "
+        f"({d.receiver}).\n",
+        _table(["sender", "deliveries", "seconds", "deliveries/s", "target", ""], [
+            (f"{d.workers} workers (`gateway deliver`)", f"{d.sent:,}", f"{d.drain_seconds:.2f}",
+             f"{d.rate:,.0f}", f">= {targets.DELIVERY_RATE_TARGET:,.0f}/s", verdict(rate_ok)),
+            ("plain `requests.Session` loop, one thread", f"{d.plain_sent:,}",
+             f"{d.plain_seconds:.2f}", f"{d.plain_rate:,.0f}", "", ""),
+            ("workers / plain loop", "", "", f"{d.ratio:.0%}",
+             f">= {targets.DELIVERY_RATIO_TARGET:.0%}", verdict(ratio_ok)),
+        ]),
+        _table(["", ""], [
+            ("sent exactly once (every row `sent` with 1 attempt; one complete bundle per "
+             "consumer at the partner)", "yes" if d.sent_once else
+             f"**no**: {d.sent:,} sent, {d.attempts_one:,} with 1 attempt, {d.received:,} "
+             f"bundles for {d.distinct_consumers:,} consumers ({d.complete_bundles:,} complete)"),
+            ("per worker", counts),
+            ("worker CPU time during the drain", f"{cpu} ({d.worker_busy:.0%} of "
+             f"{d.workers} x the drain time)"),
+            ("mean bundle size", f"{d.bundle_bytes:,.0f} bytes"),
+            ("storing the consumers (not measured)", f"{d.seed_seconds:.1f} s"),
+            ("building the workers (`create_app`; not measured)", f"{d.startup_seconds:.1f} s"),
+        ]),
+    ])
 
 
 def _import(report: Report) -> str:
@@ -312,20 +378,25 @@ def _seeding(report: Report) -> str:
 def _profiles(report: Report) -> str:
     profiles = ([report.validator_profile] if report.validator_profile else [])
     profiles += [p for db in report.databases for p in db.profiles]
+    if report.delivery is not None and report.delivery.profile is not None:
+        profiles.append(report.delivery.profile)
     if not profiles:
         return "Every target was met; nothing was profiled.\n"
-    out = []
-    for p in profiles:
-        per_op = p.seconds / p.calls * 1e3
-        out.append(f"### {p.title}\n\n{p.calls:,} operations in {p.seconds:.1f} s under "
-                   f"cProfile ({per_op:.2f} ms each).\n")
-        out.append(_table(["own time in", "share"],
-                          [(b, f"{share:.0%}") for b, share in p.buckets if share >= 0.01]))
-        out.append(_table(["function (own time)", "µs/op", "calls/op"],
-                          [(f"`{f}`", f"{t * 1e6:.0f}", n) for f, t, n in p.top_own]))
-        out.append(_table(["gateway function (cumulative)", "µs/op"],
-                          [(f"`{f}`", f"{t * 1e6:.0f}") for f, t in p.top_cumulative]))
-    return "\n".join(out)
+    return "\n".join(profile_section(p) for p in profiles)
+
+
+def profile_section(p: Profile) -> str:
+    per_op = p.seconds / p.calls * 1e3
+    return "\n".join([
+        f"### {p.title}\n\n{p.calls:,} operations in {p.seconds:.1f} s under "
+        f"cProfile ({per_op:.2f} ms each).\n",
+        _table(["own time in", "share"],
+               [(b, f"{share:.0%}") for b, share in p.buckets if share >= 0.01]),
+        _table(["function (own time)", "µs/op", "calls/op"],
+               [(f"`{f}`", f"{t * 1e6:.0f}", n) for f, t, n in p.top_own]),
+        _table(["gateway function (cumulative)", "µs/op"],
+               [(f"`{f}`", f"{t * 1e6:.0f}") for f, t in p.top_cumulative]),
+    ])
 
 
 def _plans(report: Report) -> str:
@@ -363,6 +434,7 @@ def _raw(report: Report) -> dict[str, Any]:
             "versions_after_again": imp.versions_after_again, "by_type": imp.by_type,
         } for imp in report.imports],
         "mapping": asdict(report.mapping) if report.mapping else None,
+        "delivery": report.delivery.raw() if report.delivery else None,
         "failures": report.failures,
     }
 

@@ -272,8 +272,13 @@ def delivery_worker(config: Config, state: Any, name: str | None = None,
             private_jwk = load_private_jwk(config.client_key_file)
         except (OSError, ValueError) as error:
             raise CliError(f"GATEWAY_CLIENT_KEY_FILE: {_first_line(error)}") from None
-    settings = WorkerSettings(batch_size=batch_size,
-                              policy=RetryPolicy(max_attempts=config.delivery_max_attempts))
+    settings = WorkerSettings(
+        batch_size=batch_size, lease_seconds=config.delivery_lease_seconds,
+        connect_timeout=min(5.0, config.delivery_timeout_seconds),
+        read_timeout=config.delivery_timeout_seconds, poll_seconds=config.delivery_poll_seconds,
+        breaker_cooldown=config.delivery_breaker_cooldown_seconds,
+        policy=RetryPolicy(max_attempts=config.delivery_max_attempts,
+                           base_seconds=config.delivery_backoff_seconds))
     return DeliveryWorker(state, name, settings, private_jwk=private_jwk)
 
 

@@ -35,8 +35,16 @@ class Config:
     # The gateway's own private JWK, for SMART Backend Services client authentication to
     # partners whose outbound_auth method is "smart".
     client_key_file: Path | None = None
-    # Delivery: attempts before a delivery becomes a dead letter.
+    # Delivery (gateway deliver): attempts before a delivery is a dead letter; the first
+    # backoff window (it doubles per attempt); how long a claim is a worker's own; the read
+    # timeout of a send; how long a partner that keeps failing is left alone; how often an
+    # idle worker looks for due deliveries.
     delivery_max_attempts: int = 10
+    delivery_backoff_seconds: float = 2.0
+    delivery_lease_seconds: float = 120.0
+    delivery_timeout_seconds: float = 30.0
+    delivery_breaker_cooldown_seconds: float = 5.0
+    delivery_poll_seconds: float = 1.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -66,6 +74,10 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
         if env.get("GATEWAY_CLIENT_KEY_FILE") else None,
         delivery_max_attempts=int(env.get("GATEWAY_DELIVERY_MAX_ATTEMPTS")
                                   or config.delivery_max_attempts),
+        **{name: float(env[f"GATEWAY_{name.upper()}"]) for name in (
+            "delivery_backoff_seconds", "delivery_lease_seconds", "delivery_timeout_seconds",
+            "delivery_breaker_cooldown_seconds", "delivery_poll_seconds")
+           if env.get(f"GATEWAY_{name.upper()}")},
     )
 
 

@@ -64,7 +64,8 @@ def mark_sent(session: Session, claimed: Claimed, worker: str, now: datetime,
     """Sent. False when a change folded in meanwhile: the delivery stays pending (due now)."""
     done = session.execute(
         update(_d).where(_mine(claimed, worker), _d.c.generation == claimed.generation)
-        .values(status=SENT, finished_at=now, lease_owner=None, lease_until=None,
+        # lease_owner stays: which worker sent it.
+        .values(status=SENT, finished_at=now, lease_until=None,
                 last_status=status, last_error=None, attempts=claimed.attempts + 1)).rowcount
     if done:
         return True

@@ -127,7 +127,7 @@ class DeliveryWorker:
         lease_until = self.clock() + timedelta(seconds=self.settings.lease_seconds)
         # Never send after the lease may have passed to another worker.
         send_deadline = lease_until - timedelta(
-            seconds=self.settings.connect_timeout + self.settings.read_timeout + 5)
+            seconds=self.settings.connect_timeout + self.settings.read_timeout + 2)
         partners: dict[str, Partner | None] = {}
         outcomes = [self._deliver(item, partners, send_deadline) for item in claimed]
         self._record(outcomes)
