@@ -97,7 +97,7 @@ def serve(host: str, port: int, workers: int) -> None:
               help="SQLite file for the demo (default: var/demo.db, recreated)")
 def demo(host: str, port: int, db_path: Path | None) -> None:
     """Run the gateway on a fresh demo database loaded from fixtures/."""
-    from gateway.demo import prepare_demo
+    from gateway.demo import prepare_demo, start_companions
     from gateway.server import serve as run_server
 
     config = config_from_env()
@@ -106,7 +106,10 @@ def demo(host: str, port: int, db_path: Path | None) -> None:
     config = config.with_overrides(database_url=f"sqlite:///{db_path.resolve()}",
                                    base_url=f"http://{host}:{port}", operator_keys=keys)
     summary = prepare_demo(config, db_path)
+    companions = start_companions(config)
     base = config.fhir_base_url
+    partner_lines = "\n".join(f"                 {partner:<18} {where}"
+                               for partner, where in sorted(companions.endpoints.items()))
     click.echo(f"""
 fhir-care-gateway demo
   database       {db_path}  ({summary})
@@ -117,12 +120,19 @@ fhir-care-gateway demo
 
   token endpoint http://{host}:{port}/auth/token  (SMART Backend Services; demo partners and
                  their keys in fixtures/partners/)
+  deliveries     a delivery worker runs; each demo partner receives here (a FHIR endpoint's
+                 summary page is its URL without /fhir):
+{partner_lines}
+  dead letters   http://{host}:{port}/admin/deliveries?status=dead (operator token)
 
   try: curl -H 'Authorization: Bearer {keys[0]}' '{base}/Patient?_count=5'
        gateway partners token pcp-cedar --url http://{host}:{port}
   Ctrl-C stops it.
 """)
-    run_server(_prepare_metrics_dir(config), host, port, workers=2, quiet=True)
+    try:
+        run_server(_prepare_metrics_dir(config), host, port, workers=2, quiet=True)
+    finally:
+        companions.stop()
 
 
 # -- local records -------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
         max_body_bytes=int(env.get("GATEWAY_MAX_BODY_BYTES") or config.max_body_bytes),
         prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR"),
         agency_organization=env.get("GATEWAY_AGENCY_ORGANIZATION") or None,
+        var_dir=Path(env["GATEWAY_VAR_DIR"]) if env.get("GATEWAY_VAR_DIR") else config.var_dir,
         client_key_file=Path(env["GATEWAY_CLIENT_KEY_FILE"])
         if env.get("GATEWAY_CLIENT_KEY_FILE") else None,
         delivery_max_attempts=int(env.get("GATEWAY_DELIVERY_MAX_ATTEMPTS")

@@ -1,8 +1,16 @@
 """The demo database: fresh SQLite, migrated, loaded with the demo agency from fixtures/."""
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from gateway.config import Config
 from gateway.db.engine import make_engine, upgrade
@@ -25,6 +33,8 @@ def prepare_demo(config: Config, db_path: Path) -> str:
     engine.dispose()
 
     state = create_app(config).extensions["gateway"]
+    # Partners first: the import's changes then queue their deliveries, as in real life.
+    partners = register_partners(state, config.fixtures_dir / "partners")
     agency = [config.fixtures_dir / "agency"]
     summary = Summary()
     resources: set[str] = set()
@@ -32,8 +42,7 @@ def prepare_demo(config: Config, db_path: Path) -> str:
     for outcome in importer.run(organizations_first(lambda: iter_records(agency))):
         summary.add(outcome)
         resources.update(outcome.resources)
-    partners = register_partners(state, config.fixtures_dir / "partners")
-    state.engine.dispose()
+    state.close()
     return (f"demo agency: {summary.accepted} local records -> {len(resources)} FHIR resources, "
             f"{summary.rejected} rejected; partners: {', '.join(partners)}")
 
@@ -54,3 +63,107 @@ def register_partners(state: GatewayState, directory: Path) -> list[str]:
             registry.put(partner)
             registered.append(partner.id)
     return registered
+
+
+@dataclass
+class Companions:
+    """What runs beside the demo gateway: a FHIR endpoint per demo partner that has one, the
+    drop folders of the others, and a delivery worker. Child processes, stopped by ``stop``."""
+
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    endpoints: dict[str, str] = field(default_factory=dict)  # partner id -> URL or folder
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+def start_companions(config: Config) -> Companions:
+    """Start the demo partners' endpoints and a delivery worker for the demo database.
+
+    A demo partner's FHIR endpoint runs on the loopback port its fixture names, or on a free
+    one when that is taken (the partner's registration then follows it)."""
+    from gateway.app import create_app
+    from gateway.partners.registry import PartnerRegistry
+
+    companions = Companions()
+    state = create_app(config).extensions["gateway"]
+    logs = config.var_dir / "demo-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    try:
+        with state.session_factory() as session, session.begin():
+            registry = PartnerRegistry(session)
+            for partner in registry.all():
+                fhir_base = partner.endpoints.get("fhir_base")
+                folder = partner.endpoints.get("drop_folder")
+                if fhir_base and urlsplit(fhir_base).hostname in ("127.0.0.1", "localhost"):
+                    port = _free_or_other(urlsplit(fhir_base).port or 80)
+                    companions.processes.append(_spawn(
+                        [sys.executable, "-m", "gateway.demo_endpoints", "--name", partner.id,
+                         "--port", str(port)], logs / f"{partner.id}.log"))
+                    url = f"http://127.0.0.1:{port}/fhir"
+                    if url != fhir_base:
+                        registry.put(replace(partner, endpoints={**partner.endpoints,
+                                                                 "fhir_base": url}))
+                    companions.endpoints[partner.id] = url
+                elif folder:
+                    path = Path(folder) if Path(folder).is_absolute() \
+                        else config.var_dir.parent / folder
+                    if path.resolve().is_relative_to(config.var_dir.resolve()):
+                        shutil.rmtree(path, ignore_errors=True)  # last demo's deliveries
+                    path.mkdir(parents=True, exist_ok=True)
+                    companions.endpoints[partner.id] = str(path)
+        for url in companions.endpoints.values():
+            if url.startswith("http"):
+                _wait_for(url + "/metadata")
+        environment = {**os.environ, "GATEWAY_DATABASE_URL": config.database_url,
+                       "GATEWAY_BASE_URL": config.base_url,
+                       "GATEWAY_DELIVERY_POLL_SECONDS": "0.5"}
+        companions.processes.append(_spawn(
+            [sys.executable, "-m", "gateway.cli", "deliver", "--name", "demo-worker"],
+            logs / "delivery-worker.log", environment))
+    except BaseException:
+        companions.stop()
+        raise
+    finally:
+        state.close()
+    return companions
+
+
+def _spawn(command: list[str], log_path: Path, environment: dict[str, str] | None = None
+           ) -> subprocess.Popen[bytes]:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                env=environment, start_new_session=True)
+
+
+def _free_or_other(port: int) -> int:
+    for candidate in (port, 0):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise OSError("no free loopback port")
+
+
+def _wait_for(url: str, seconds: float = 15.0) -> None:
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the demo partner endpoint {url} did not start") from None
+            time.sleep(0.1)

@@ -1,11 +1,12 @@
 """Courts and probation (partner kind ``court``): a compliance summary, no clinical content.
 
 The summary is a FHIR ``document`` Bundle: a Composition whose sections state the plan's status
-and period, the services scheduled versus attended over the last 30 days (counts only: which
-services they are is clinical), and the next plan review date, followed by the Patient, the
-CarePlan(s) and CareTeam(s) as the decision point shows them to a court (status, period, team;
-no goals, activities, reasons or notes). The counts and the review date are derived from the
-agency's records; they are stated only for plans the court may see.
+and period and the next plan review date (when the consumer shared the plan with the court),
+and the services scheduled versus attended over the last 30 days (counts only, which services
+they are is clinical; scheduled when the consumer shared "services", attended when they shared
+"attendance"), followed by the Patient, CarePlan(s) and CareTeam(s) as the decision point shows
+them to a court (status, period, team; no goals, activities, reasons or notes). The counts and
+the review date are derived from the agency's records.
 """
 from __future__ import annotations
 
@@ -27,16 +28,22 @@ DAYS_PER_UNIT = {"d": 1.0, "wk": 7.0, "mo": 365.25 / 12, "a": 365.25, "h": 1 / 2
 
 
 def build(context: DeliveryContext) -> Payload | None:
-    plans = context.records.of_type("CarePlan")
-    if not plans:
+    records = context.records
+    plans = records.of_type("CarePlan")
+    teams = records.of_type("CareTeam")
+    shares_services = records.covers("ServiceRequest")
+    shares_attendance = records.covers("Encounter")
+    if not (plans or teams or shares_services or shares_attendance):
         return None
-    patient = context.records.patient()
-    teams = context.records.of_type("CareTeam")
+    patient = records.patient()
     today = context.now.date()
-    scheduled, attended = _services(context, {p["id"] for p in plans}, today)
+    scheduled, attended = _services(context, {p["id"] for p in plans} if plans else None,
+                                    today)
     reviews = [review for plan in plans
                if (review := _next_review(context.agency.read("CarePlan", plan["id"])))]
-    composition = _composition(context, plans, scheduled, attended, min(reviews, default=None))
+    composition = _composition(
+        context, plans, scheduled if shares_services else None,
+        attended if shares_attendance else "not shared", min(reviews, default=None))
     resources = ([patient] if patient is not None else []) + plans + teams
     base = context.base_url.rstrip("/")
     bundle = {
@@ -49,16 +56,18 @@ def build(context: DeliveryContext) -> Payload | None:
             for r in resources]}
     files = {f"{context.delivery_id}.json":
              json.dumps(bundle, ensure_ascii=False, indent=1).encode()}
-    return Payload(context.records.patient_id, names(resources), bundle, files)
+    return Payload(records.patient_id, names(resources), bundle, files)
 
 
-def _services(context: DeliveryContext, plan_ids: set[str], today: date
+def _services(context: DeliveryContext, plan_ids: set[str] | None, today: date
               ) -> tuple[float, int | None]:
-    """(contacts scheduled in the window, contacts attended in it or None if not recorded)."""
+    """(contacts scheduled in the window, contacts attended in it or None if not recorded).
+    ``plan_ids``: count only those plans' services (None: every active service)."""
     scheduled = 0.0
     for service in context.agency.of_type("ServiceRequest"):
         based_on = {b.get("reference", "").split("/")[-1] for b in service.get("basedOn", [])}
-        if service.get("status") != "active" or not based_on & plan_ids:
+        if service.get("status") != "active" or (plan_ids is not None
+                                                 and not based_on & plan_ids):
             continue
         repeat = (service.get("occurrenceTiming") or {}).get("repeat") or {}
         days = DAYS_PER_UNIT.get(repeat.get("periodUnit", ""), 0.0) * float(
@@ -86,18 +95,22 @@ def _next_review(plan: dict[str, Any] | None) -> date | None:
     return add_months(date.fromisoformat(last[:10]), int(months))
 
 
-def _composition(context: DeliveryContext, plans: list[dict[str, Any]], scheduled: float,
-                 attended: int | None, next_review: date | None) -> dict[str, Any]:
+def _composition(context: DeliveryContext, plans: list[dict[str, Any]],
+                 scheduled: float | None, attended: int | str | None,
+                 next_review: date | None) -> dict[str, Any]:
     statuses = "; ".join(
         f"{p.get('status')} since {(p.get('period') or {}).get('start', 'unknown')}"
         + (f" until {p['period']['end']}" if (p.get("period") or {}).get("end") else "")
-        for p in plans)
-    attended_text = ("not recorded" if attended is None else str(attended))
+        for p in plans) or "not shared"
+    scheduled_text = "not shared" if scheduled is None else str(round(scheduled))
+    attended_text = "not recorded" if attended is None else str(attended)
+    review_text = (next_review.isoformat() if next_review
+                   else "not scheduled" if plans else "not shared")
     sections = [
         ("Plan status", statuses, [f"CarePlan/{p['id']}" for p in plans]),
         (f"Services, last {WINDOW_DAYS} days",
-         f"scheduled: {round(scheduled)}; attended: {attended_text}", []),
-        ("Next plan review", next_review.isoformat() if next_review else "not scheduled", []),
+         f"scheduled: {scheduled_text}; attended: {attended_text}", []),
+        ("Next plan review", review_text, []),
     ]
     return {
         "resourceType": "Composition", "id": context.delivery_id, "status": "final",

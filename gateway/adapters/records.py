@@ -23,6 +23,11 @@ class ConsumerRecords:
         self.repository = repository
         self.patient_id = patient_id
 
+    def covers(self, resource_type: str) -> bool:
+        """Whether the consumer's consents cover ``resource_type`` for this partner (even
+        where minimum necessary shows the partner none of it)."""
+        return self.repository.access.covers(self.patient_id, resource_type)
+
     def patient(self) -> dict[str, Any] | None:
         return self.read("Patient", self.patient_id)
 

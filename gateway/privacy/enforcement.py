@@ -129,6 +129,14 @@ class AccessPolicy:
         return decide(self.requester, resource, self.patient_of(resource),
                       self.grants if not self.requester.is_operator else Grants())
 
+    def covers(self, patient_id: str, resource_type: str) -> bool:
+        """Whether the consumer's consents let the requester receive ``resource_type`` (for
+        ordinary content) at all, before minimum necessary: the test for figures derived from
+        records the requester is not shown (a court's count of scheduled services)."""
+        if self.requester.is_operator:
+            return True
+        return self.grants.permits(patient_id, resource_type, sud_content=False)
+
     def admit(self, resource_type: str, resource_id: str, content: str | None
               ) -> tuple[bool, str | None]:
         """(whether ``requester`` may see this stored version, the JSON it receives). A deleted

@@ -84,12 +84,14 @@ def test_each_kind_receives_its_consented_consumers_in_its_form(app, client, con
         members = path.with_name(path.stem + "-care-team.csv")
         rows = list(csv.DictReader(io.StringIO(members.read_text())))
         assert rows and all(row["member"] for row in rows)
-    assert students == school
+    assert school and students == school
     assert not list(inbox.glob(".*.tmp"))  # nothing half-written left behind
 
     # The court: a compliance summary document per consented consumer with a plan.
     court_inbox = config.var_dir.parent / "var" / "partners" / "court-probate" / "inbox"
-    court = visible_to(client, get_token, "court-probate", "CarePlan")
+    court = visible_to(client, get_token, "court-probate", "CarePlan") | visible_to(
+        client, get_token, "court-probate", "CareTeam")
+    assert court
     summaries = [json.loads(p.read_text()) for p in court_inbox.glob("*.json")]
     assert {s["entry"][0]["resource"]["subject"]["reference"].split("/")[1]
             for s in summaries} == court
@@ -98,7 +100,11 @@ def test_each_kind_receives_its_consented_consumers_in_its_form(app, client, con
         composition = document["entry"][0]["resource"]
         assert [s["title"] for s in composition["section"]] == [
             "Plan status", "Services, last 30 days", "Next plan review"]
-        assert "scheduled:" in composition["section"][1]["text"]["div"]
+        assert "scheduled: " in composition["section"][1]["text"]["div"]
+        # The demo's court consents share the care team, services and attendance, not the
+        # plan: no plan status or review date, but the count of scheduled services.
+        assert composition["section"][0]["text"]["div"].endswith(">not shared</div>")
+        assert "scheduled: not shared" not in composition["section"][1]["text"]["div"]
         types = {e["resource"]["resourceType"] for e in document["entry"][1:]}
         assert types <= {"Patient", "CarePlan", "CareTeam"}
         for entry in document["entry"][1:]:

@@ -1,0 +1,119 @@
+"""``gateway demo`` end to end: the gateway, its delivery worker and the demo partners' endpoints
+as real processes on loopback. An operator's edit of a consented consumer's plan reaches the
+demo primary-care endpoint within seconds, with an AuditEvent; the same edit for a consumer
+who did not consent reaches no one. Ctrl-C (SIGINT) stops every process the demo started."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+GATEWAY = str(Path(sys.executable).parent / "gateway")
+KEY = "demo-test-key"
+OPERATOR = {"Authorization": f"Bearer {KEY}"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except requests.RequestException:
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"gave up after {seconds:g}s waiting for {what}")
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[dict[str, str]]:
+    port = free_port()
+    output = tmp_path / "demo.out"
+    env = {**os.environ, "GATEWAY_OPERATOR_KEYS": KEY, "GATEWAY_VAR_DIR": str(tmp_path / "var")}
+    with open(output, "wb") as out:
+        process = subprocess.Popen([GATEWAY, "demo", "--port", str(port), "--db",
+                                    str(tmp_path / "demo.db")], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: requests.get(f"{base}/readyz", timeout=1).ok, 90, "the demo to start")
+        banner = output.read_text()
+        pcp = re.search(r"pcp-cedar\s+(http://\S+)", banner)
+        assert pcp, banner
+        yield {"base": base, "pcp": pcp.group(1)}
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    # Everything it started is gone: the partner endpoint refuses connections.
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{pcp.group(1)}/metadata", timeout=2)
+
+
+def queue(demo: dict[str, str], status: str) -> list[dict[str, Any]]:
+    answer = requests.get(f"{demo['base']}/admin/deliveries?status={status}"
+                          f"&partner=pcp-cedar&_count=1000", headers=OPERATOR, timeout=5)
+    return answer.json()["deliveries"]
+
+
+def plan_of(demo: dict[str, str], patient: str) -> dict[str, Any] | None:
+    bundle = requests.get(f"{demo['base']}/fhir/CarePlan?patient=Patient/{patient}",
+                          headers=OPERATOR, timeout=5).json()
+    return bundle["entry"][0]["resource"] if bundle.get("entry") else None
+
+
+def deliveries_audited(demo: dict[str, str], patient: str) -> int:
+    return requests.get(f"{demo['base']}/fhir/AuditEvent?type=110106&patient=Patient/{patient}",
+                        headers=OPERATOR, timeout=5).json()["total"]
+
+
+def test_an_edit_reaches_the_consented_partner_within_seconds_and_no_one_else(demo):
+    # The demo's own import queued deliveries; the worker decides them all first.
+    wait_for(lambda: queue(demo, "sent") and not queue(demo, "pending"), 60,
+             "the demo import's deliveries")
+    consented = next(d["patient"] for d in queue(demo, "sent") if plan_of(demo, d["patient"]))
+    unconsented = next(d["patient"] for d in queue(demo, "withheld")
+                       if plan_of(demo, d["patient"]))
+    audited_before = deliveries_audited(demo, consented)
+    for patient in (consented, unconsented):
+        plan = plan_of(demo, patient)
+        assert plan is not None
+        plan["title"] = f"Plan revised for {patient}"
+        answer = requests.put(f"{demo['base']}/fhir/CarePlan/{plan['id']}", json=plan,
+                              headers={**OPERATOR, "Content-Type": "application/fhir+json"},
+                              timeout=10)
+        assert answer.status_code == 200, answer.text
+    began = time.monotonic()
+    consented_plan = plan_of(demo, consented)
+    arrived = wait_for(lambda: requests.get(
+        f"{demo['pcp']}/CarePlan/{consented_plan['id']}", timeout=2).json().get("title")
+        == f"Plan revised for {consented}", 10, "the edit at the primary-care endpoint")
+    assert arrived and time.monotonic() - began < 10
+    assert wait_for(lambda: deliveries_audited(demo, consented) > audited_before, 10,
+                    "the delivery's AuditEvent")
+    # The unconsented consumer's edit was decided (withheld) and sent to no one.
+    wait_for(lambda: not queue(demo, "pending"), 10, "the queue to empty")
+    unconsented_plan = plan_of(demo, unconsented)
+    assert requests.get(f"{demo['pcp']}/CarePlan/{unconsented_plan['id']}",
+                        timeout=2).status_code == 404
+    assert deliveries_audited(demo, unconsented) == 0
