@@ -148,7 +148,7 @@ def measure(database_url: str, consumers: int, workers: int, batch_size: int, wo
     if not database_url.startswith("postgresql"):
         raise ValueError("the drain benchmark runs on PostgreSQL (SKIP LOCKED claims)")
     results = DrainResults("PostgreSQL", consumers, workers, batch_size,
-                           "benchmarks/delivery_receiver.py (HTTP/1.1 keep-alive)")
+                           "`benchmarks/delivery_receiver.py`, HTTP/1.1 keep-alive")
     with _receiver(workdir) as receiver:
         state = _state(database_url)
         try:
@@ -171,7 +171,7 @@ def measure(database_url: str, consumers: int, workers: int, batch_size: int, wo
             results.worker_batches = run.batches
             results.worker_cpu_seconds = run.cpu
             statuses = _statuses(state.engine)
-            results.sent = sum(n for (status, _), n in statuses.items() if status == "sent")
+            results.sent = _sent(state.engine)
             results.attempts_one = statuses.get(("sent", 1), 0)
             ids, bundles = receiver.received()
             _check_bundles(results, ids, bundles, set(patients))
@@ -334,6 +334,10 @@ def _statuses(engine: Engine) -> dict[tuple[str, int], int]:
             "SELECT status, attempts, count(*) FROM delivery GROUP BY status, attempts"))}
 
 
+def _sent(engine: Engine) -> int:
+    return sum(n for (status, _), n in _statuses(engine).items() if status == "sent")
+
+
 def _check_bundles(results: DrainResults, ids: list[str], bundles: list[dict[str, Any]],
                    patients: set[str]) -> None:
     results.received = len(bundles)
@@ -385,6 +389,7 @@ def _drain(database_url: str, workers: int, batch_size: int, timeout: float, log
               str(profiles[name]) if profiles else None, timeout))
         for name in names]
     run = DrainRun(profiles=list(profiles.values()))
+    already = _sent(engine)
     launched = time.monotonic()
     try:
         for process in processes:
@@ -405,8 +410,7 @@ def _drain(database_url: str, workers: int, batch_size: int, timeout: float, log
             if message.get("poll"):
                 if time.monotonic() >= next_log:
                     next_log += 10
-                    sent = sum(n for (s, _), n in _statuses(engine).items() if s == "sent")
-                    log(f"delivery: {sent:,}/{expected:,} sent after "
+                    log(f"delivery: {_sent(engine) - already:,}/{expected:,} sent after "
                         f"{time.monotonic() - started:.0f}s")
                 continue
             if "error" in message:

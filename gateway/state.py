@@ -72,6 +72,10 @@ class GatewayState:
                 repository.index.defer()
             yield repository
             repository.index.flush()
+        if repository.submitted:
+            from gateway.workflows.inbound import take_in
+
+            take_in(self, requester, repository.submitted)
 
     def _repository(self, session: Session, requester: Principal) -> Repository:
         return Repository(session, self.validator, self.search_registry,

@@ -71,7 +71,10 @@ def main() -> None:
                                            f"{spec['id']}/mrn"],
             "endpoints": spec["endpoints"], "outbound_auth": {"method": "none"},
             "jwks": {"keys": [public]}, "purposes": spec["purposes"],
-            "resource_types": spec["resource_types"], "enabled": True,
+            "resource_types": spec["resource_types"],
+            # A court sends its orders here (gateway/workflows/court_orders.py).
+            "submits": ["Task", "ServiceRequest"] if spec["type"] == "court" else [],
+            "enabled": True,
         }
         (out / f"{spec['id']}.json").write_text(json.dumps(partner, indent=2) + "\n")
         (out / f"{spec['id']}.private.jwk.json").write_text(json.dumps(private, indent=2) + "\n")

@@ -30,7 +30,8 @@ _deliveries = DeliveryRow.__table__
 
 @dataclass(frozen=True)
 class OutboundPartner:
-    """A partner the gateway pushes to: enabled, with an endpoint, of a kind with an adapter."""
+    """A partner the gateway pushes to (or notifies): enabled, with a FHIR base, a drop folder
+    or a webhook, of a kind with an adapter."""
 
     id: str
     organization: str
@@ -50,7 +51,8 @@ def outbound_partners(session: Session) -> list[OutboundPartner]:
                                       PartnerRow.details).where(PartnerRow.enabled.is_(True))):
         triggers = TRIGGERS.get(row.kind)
         endpoints = json.loads(row.details).get("endpoints", {})
-        if triggers and (endpoints.get("fhir_base") or endpoints.get("drop_folder")):
+        if triggers and (endpoints.get("fhir_base") or endpoints.get("drop_folder")
+                         or endpoints.get("webhook")):
             partners.append(OutboundPartner(row.id, row.organization, triggers))
     return partners
 

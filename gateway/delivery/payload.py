@@ -20,6 +20,17 @@ class Payload:
     disclosed: tuple[str, ...]
     bundle: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
+    notifications: tuple[Notification, ...] = ()
+
+
+@dataclass(frozen=True)
+class Notification:
+    """An R4 rest-hook notification: an empty POST to a Subscription's endpoint, which tells
+    the partner to come and read (with its own token, through the decision point)."""
+
+    subscription_id: str
+    endpoint: str
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def transaction_entry(base_url: str, resource: dict[str, Any]) -> dict[str, Any]:

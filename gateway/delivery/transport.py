@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from gateway.delivery.outbound_auth import OutboundAuth, OutboundAuthError
+from gateway.delivery.payload import Notification
 from gateway.delivery.retry import SendResult
 from gateway.partners.registry import Partner
 
@@ -60,6 +61,37 @@ class FhirTransport:
         return SendResult(response.status_code, f"HTTP {response.status_code}: "
                                                 f"{_outcome_text(response)}",
                           response.headers.get("Retry-After"))
+
+
+class RestHookTransport:
+    """R4 rest-hook notifications without payload: an empty POST per Subscription."""
+
+    def __init__(self, session: requests.Session, auth: OutboundAuth,
+                 timeout: tuple[float, float] = (5.0, 30.0)) -> None:
+        self.session = session
+        self.auth = auth
+        self.timeout = timeout
+
+    def notify(self, partner: Partner, notifications: tuple[Notification, ...]) -> SendResult:
+        """All of them, or the first failure (sent again as a whole: a repeated empty
+        notification only makes the partner look once more)."""
+        for notification in notifications:
+            try:
+                headers = {**self.auth.headers(partner), **dict(notification.headers)}
+            except OutboundAuthError as error:
+                return SendResult(None, f"authentication: {error}")
+            try:
+                response = self.session.post(notification.endpoint, data=b"",
+                                             headers=headers, timeout=self.timeout)
+            except requests.Timeout:
+                return SendResult(None, f"timed out after {self.timeout[1]:g}s")
+            except requests.RequestException as error:
+                return SendResult(None, f"notification failed: {_first_line(error)}")
+            if not 200 <= response.status_code < 300:
+                return SendResult(response.status_code,
+                                  f"HTTP {response.status_code} from {notification.endpoint}",
+                                  response.headers.get("Retry-After"))
+        return SendResult(200)
 
 
 class DropFolderTransport:

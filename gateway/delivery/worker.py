@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from gateway.adapters import court, primary_care, school
+from gateway.adapters import court, primary_care, school, subscriptions
 from gateway.adapters.records import ConsumerRecords
 from gateway.audit.events import disclosure_event
 from gateway.audit.log import record
@@ -34,7 +34,7 @@ from gateway.delivery.breaker import CircuitBreaker
 from gateway.delivery.outbound_auth import OutboundAuth
 from gateway.delivery.payload import DeliveryContext, Payload
 from gateway.delivery.retry import RetryPolicy, SendResult
-from gateway.delivery.transport import DropFolderTransport, FhirTransport
+from gateway.delivery.transport import DropFolderTransport, FhirTransport, RestHookTransport
 from gateway.partners.registry import Partner, PartnerRegistry, principal_for
 from gateway.state import GatewayState
 
@@ -102,6 +102,7 @@ class DeliveryWorker:
         self.fhir = FhirTransport(self.http, OutboundAuth(self.http, private_jwk, timeout),
                                   timeout)
         self.folders = DropFolderTransport(Path(state.config.var_dir).parent)
+        self.hooks = RestHookTransport(self.http, self.fhir.auth, timeout)
         self.breaker = CircuitBreaker(self.settings.breaker_threshold,
                                       self.settings.breaker_cooldown)
         self.summary = WorkerSummary()
@@ -174,7 +175,7 @@ class DeliveryWorker:
 
     def _build(self, claimed: queue.Claimed, partner: Partner
                ) -> tuple[str | None, Payload] | None:
-        adapter = ADAPTERS.get(partner.kind)
+        adapter = adapter_for(partner)
         if adapter is None:
             return None
         now = self.clock()
@@ -192,6 +193,8 @@ class DeliveryWorker:
         return None
 
     def _send(self, partner: Partner, payload: Payload, name: str) -> SendResult:
+        if payload.notifications:
+            return self.hooks.notify(partner, payload.notifications)
         if partner.endpoints.get("fhir_base"):
             return self.fhir.send(partner, payload.bundle, {"X-Delivery-Id": name})
         files = payload.files or {f"{name}.json": json.dumps(payload.bundle).encode()}
@@ -243,9 +246,14 @@ class DeliveryWorker:
     def _audit_event(self, outcome: Outcome, now: datetime) -> dict[str, Any]:
         assert outcome.partner is not None and outcome.payload is not None
         partner, result = outcome.partner, outcome.result
-        target = partner.endpoints.get("fhir_base") or partner.endpoints.get("drop_folder")
+        target = (partner.endpoints.get("fhir_base") or partner.endpoints.get("drop_folder")
+                  or partner.endpoints.get("webhook"))
         if outcome.kind == "dead":
             description = f"delivery to {target} failed for good: {outcome.reason}"
+        elif outcome.payload.notifications:
+            description = "notified " + ", ".join(
+                f"Subscription/{n.subscription_id} at {n.endpoint}"
+                for n in outcome.payload.notifications)
         else:
             description = f"delivered to {target}" + (
                 f" (HTTP {result.status})" if result is not None and result.status else "")
@@ -256,6 +264,16 @@ class DeliveryWorker:
             outcome="error" if outcome.kind == "dead" else "permit",
             patients=[outcome.payload.patient_id], resources=list(outcome.payload.disclosed),
             recorded=now, description=description)
+
+
+def adapter_for(partner: Partner) -> Callable[[DeliveryContext], Payload | None] | None:
+    """The partner kind's adapter; a partner with only a webhook is notified through its
+    Subscriptions instead of receiving pushed records."""
+    endpoints = partner.endpoints
+    if (partner.kind == "physical-health" and endpoints.get("webhook")
+            and not endpoints.get("fhir_base") and not endpoints.get("drop_folder")):
+        return subscriptions.build
+    return ADAPTERS.get(partner.kind)
 
 
 def delivery_id(claimed: queue.Claimed) -> str:

@@ -127,6 +127,9 @@ class Repository:
         self.index = search.IndexWriter(session, registry, base_url)
         # The deliveries each change causes, written in its transaction (gateway/delivery/).
         self.outbox = Outbox(session, self.access.patient_of, clock)
+        # What a partner created here (a court's order), for the workflow that takes it in
+        # once the transaction has committed (GatewayState.writing).
+        self.submitted: list[dict[str, Any]] = []
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -344,6 +347,8 @@ class Repository:
             audit_chain.append_link(self.session, resource_id, now, content)
         self.index.reindex(row, content, fresh=True)
         self.outbox.changed(resource_type, resource_id, [content])
+        if not self.access.requester.is_operator:
+            self.submitted.append(content)
         return WriteResult(StoredResource.from_row(row), created=True)
 
     def _new_version(self, row: Any, resource: dict[str, Any] | None, method: str

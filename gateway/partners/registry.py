@@ -29,6 +29,9 @@ from gateway.auth import Principal
 from gateway.db.models import PartnerRow
 
 KINDS = ("physical-health", "hospital", "school", "court", "other")
+# What a partner of each kind may create here unless its registration says otherwise: a court
+# or probation office sends its orders (a Task with the ServiceRequest it orders).
+DEFAULT_SUBMITS = {"court": ("Task", "ServiceRequest")}
 OUTBOUND_METHODS = ("none", "bearer", "smart")
 # Private parts of a JWK (RFC 7517/7518): never stored in the registry.
 _PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
@@ -58,6 +61,7 @@ class Partner:
     jwks_url: str | None = None
     purposes: tuple[str, ...] = ()
     resource_types: tuple[str, ...] = ()
+    submits: tuple[str, ...] = ()  # resource types it may create here (court orders: Task...)
 
     @classmethod
     def from_json(cls, data: Any) -> Partner:
@@ -96,7 +100,9 @@ class Partner:
                                                 "patient_identifier_systems"),
             endpoints=endpoints, outbound_auth=outbound, jwks=jwks, jwks_url=jwks_url,
             purposes=_strings(data.get("purposes", []), "purposes"),
-            resource_types=_strings(data.get("resource_types", []), "resource_types"))
+            resource_types=_strings(data.get("resource_types", []), "resource_types"),
+            submits=_strings(data.get("submits", list(DEFAULT_SUBMITS.get(data["type"], ()))),
+                             "submits"))
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -105,7 +111,8 @@ class Partner:
             "enabled": self.enabled,
             "patient_identifier_systems": list(self.patient_identifier_systems),
             "endpoints": self.endpoints, "outbound_auth": self.outbound_auth,
-            "purposes": list(self.purposes), "resource_types": list(self.resource_types)}
+            "purposes": list(self.purposes), "resource_types": list(self.resource_types),
+            "submits": list(self.submits)}
         if self.jwks is not None:
             body["jwks"] = self.jwks
         if self.jwks_url is not None:

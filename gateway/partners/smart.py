@@ -214,13 +214,19 @@ def granted_scope(requested: str, partner: Partner) -> str:
         access = match["access"]
         permission = ("read" if access in ("read", "*")
                       else "".join(p for p in "rs" if p in access) if access != "write" else "")
-        if not permission:
-            continue
         types = partner.resource_types if match["type"] == "*" else (match["type"],)
         query = match["query"] or ""
-        for resource_type in types:
-            if resource_type in partner.resource_types:
-                granted.append(f"system/{resource_type}.{permission}{query}")
+        if permission:
+            for resource_type in types:
+                if resource_type in partner.resource_types:
+                    granted.append(f"system/{resource_type}.{permission}{query}")
+        # Creating is granted only for what the partner submits (a court's orders), and only
+        # creating: never updating or deleting the agency's records.
+        if access in ("write", "*") or "c" in access:
+            submits = partner.submits if match["type"] == "*" else (match["type"],)
+            for resource_type in submits:
+                if resource_type in partner.submits:
+                    granted.append(f"system/{resource_type}.c")
     if not granted:
         raise OAuthError("invalid_scope", f"none of the requested scopes ({requested}) is "
                                           f"allowed to this client; it may read "
