@@ -29,8 +29,8 @@ DAYS_PER_UNIT = {"d": 1.0, "wk": 7.0, "mo": 365.25 / 12, "a": 365.25, "h": 1 / 2
 
 def build(context: DeliveryContext) -> Payload | None:
     records = context.records
-    plans = records.of_type("CarePlan")
-    teams = records.of_type("CareTeam")
+    found = records.of_types(["CarePlan", "CareTeam"])
+    plans, teams = found["CarePlan"], found["CareTeam"]
     shares_services = records.covers("ServiceRequest")
     shares_attendance = records.covers("Encounter")
     if not (plans or teams or shares_services or shares_attendance):
@@ -64,7 +64,8 @@ def _services(context: DeliveryContext, plan_ids: set[str] | None, today: date
     """(contacts scheduled in the window, contacts attended in it or None if not recorded).
     ``plan_ids``: count only those plans' services (None: every active service)."""
     scheduled = 0.0
-    for service in context.agency.of_type("ServiceRequest"):
+    agency = context.agency.of_types(["ServiceRequest", "Encounter"])
+    for service in agency["ServiceRequest"]:
         based_on = {b.get("reference", "").split("/")[-1] for b in service.get("basedOn", [])}
         if service.get("status") != "active" or (plan_ids is not None
                                                  and not based_on & plan_ids):
@@ -74,7 +75,7 @@ def _services(context: DeliveryContext, plan_ids: set[str] | None, today: date
             repeat.get("period") or 0)
         if days > 0:
             scheduled += float(repeat.get("frequency") or 1) * WINDOW_DAYS / days
-    encounters = context.agency.of_type("Encounter")
+    encounters = agency["Encounter"]
     if not encounters:
         return scheduled, None
     since = today - timedelta(days=WINDOW_DAYS)

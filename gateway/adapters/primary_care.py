@@ -20,8 +20,8 @@ REFERENCED_TYPES = {"Practitioner", "PractitionerRole", "Organization", "Related
 def build(context: DeliveryContext) -> Payload | None:
     """The delivery for the partner, or None when it may receive none of the plan."""
     records, partner_identifiers = context.records, context.partner_identifiers
-    plan = [resource for resource_type in PLAN_TYPES
-            for resource in records.of_type(resource_type)]
+    found = records.of_types(PLAN_TYPES)
+    plan = [resource for resource_type in PLAN_TYPES for resource in found[resource_type]]
     if not plan:
         return None
     patient = records.patient()

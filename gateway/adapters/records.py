@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from gateway.fhir import search
 from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import Repository
 
@@ -40,11 +39,16 @@ class ConsumerRecords:
 
     def of_type(self, resource_type: str) -> list[dict[str, Any]]:
         """The consumer's resources of one type that the partner may receive."""
-        request = search.parse_search(
-            resource_type, [("patient", f"Patient/{self.patient_id}")],
-            self.repository.registry, lenient=False, default_count=MAX_PER_TYPE,
-            max_count=MAX_PER_TYPE, base_url=self.repository.base_url)
-        return [stored.json() for stored in self.repository.search(request).rows]
+        return self.of_types([resource_type])[resource_type]
+
+    def of_types(self, resource_types: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """The consumer's resources of each type that the partner may receive (one query)."""
+        wanted = list(dict.fromkeys(resource_types))
+        found: dict[str, list[dict[str, Any]]] = {t: [] for t in wanted}
+        for stored in self.repository.of_patient(self.patient_id, wanted):
+            if len(found[stored.resource_type]) < MAX_PER_TYPE:
+                found[stored.resource_type].append(stored.json())
+        return found
 
     def referenced(self, resources: Iterable[dict[str, Any]], types: set[str]
                    ) -> list[dict[str, Any]]:

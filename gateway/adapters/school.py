@@ -24,8 +24,8 @@ GOAL_COLUMNS = ("student", "goal", "status", "start", "target_date")
 
 def build(context: DeliveryContext) -> Payload | None:
     records = context.records
-    teams = records.of_type("CareTeam")
-    goals = records.of_type("Goal")
+    found = records.of_types(["CareTeam", "Goal"])
+    teams, goals = found["CareTeam"], found["Goal"]
     if not teams and not goals:
         return None
     patient = records.patient()

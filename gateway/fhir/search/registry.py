@@ -81,6 +81,15 @@ class UnsupportedParam:
     reason: str
 
 
+# Types searched only by some of their parameters (the others are not indexed). AuditEvent:
+# one is written for every request, so each indexed parameter costs on every request; these
+# are the ones an accounting of disclosures needs (INTERFACE.md, "Audit trail").
+OFFERED_ONLY: Mapping[str, frozenset[str]] = MappingProxyType({
+    "AuditEvent": frozenset({"patient", "agent", "entity", "date", "type", "outcome",
+                             "subtype", "action", "agent-name", "purpose"}),
+})
+
+
 class SearchParameterRegistry:
     """Supported search parameters by resource type (immutable)."""
 
@@ -118,6 +127,14 @@ class SearchParameterRegistry:
             bases = definition.get("base") or []
             applies = types if _GENERIC_BASES & set(bases) else [b for b in bases if b in types]
             for resource_type in applies:
+                offered = OFFERED_ONLY.get(resource_type)
+                if offered is not None and definition["code"] not in offered \
+                        and not definition["code"].startswith("_"):
+                    unsupported.setdefault(resource_type, []).append(UnsupportedParam(
+                        definition["code"], definition["type"], definition["url"],
+                        "not offered: every request writes an AuditEvent, so only the "
+                        "parameters the accounting of disclosures uses are indexed"))
+                    continue
                 param, reason = _build(definition, resource_type, model)
                 if param is not None:
                     params.append(param)
