@@ -105,3 +105,13 @@ class GatewayState:
 
 def gateway_state() -> GatewayState:
     return current_app.extensions["gateway"]
+
+
+def require_operator(authorization: str | None, what: str) -> Principal:
+    """The caller, who must be one of the agency's operators (else 401 or 403 ``what``)."""
+    from gateway.fhir.errors import FhirError
+
+    principal = gateway_state().authenticate(authorization)
+    if not principal.is_operator:
+        raise FhirError(403, "forbidden", f"only the agency's operators may {what}")
+    return principal

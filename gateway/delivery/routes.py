@@ -15,16 +15,14 @@ from flask import Blueprint, Response, g, request
 from gateway.db.engine import begin_write
 from gateway.delivery import queue
 from gateway.fhir.errors import FhirError
-from gateway.state import gateway_state
+from gateway.state import gateway_state, require_operator
 
 bp = Blueprint("deliveries", __name__, url_prefix="/admin")
 
 
 @bp.before_request
 def operators_only() -> None:
-    g.principal = gateway_state().authenticate(request.headers.get("Authorization"))
-    if not g.principal.is_operator:
-        raise FhirError(403, "forbidden", "only the agency's operators may manage deliveries")
+    g.principal = require_operator(request.headers.get("Authorization"), "manage deliveries")
 
 
 @bp.get("/deliveries")

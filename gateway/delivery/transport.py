@@ -8,6 +8,7 @@ named after the delivery, so sending again replaces rather than duplicates.
 """
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -42,25 +43,9 @@ class FhirTransport:
 
     def _post(self, partner: Partner, url: str, bundle: dict[str, Any],
               headers: dict[str, str]) -> SendResult:
-        try:
-            request_headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON, **headers,
-                               **self.auth.headers(partner)}
-        except OutboundAuthError as error:
-            return SendResult(None, f"authentication: {error}")
-        try:
-            response = self.session.post(url, json=bundle, headers=request_headers,
-                                         timeout=self.timeout)
-        except requests.Timeout:
-            return SendResult(None, f"timed out after {self.timeout[1]:g}s")
-        except requests.ConnectionError as error:
-            return SendResult(None, f"connection failed: {_first_line(error)}")
-        except requests.RequestException as error:
-            return SendResult(None, f"request failed: {_first_line(error)}")
-        if 200 <= response.status_code < 300:
-            return SendResult(response.status_code)
-        return SendResult(response.status_code, f"HTTP {response.status_code}: "
-                                                f"{_outcome_text(response)}",
-                          response.headers.get("Retry-After"))
+        return post(self.session, self.auth, partner, url, self.timeout,
+                    {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON, **headers},
+                    json.dumps(bundle).encode())
 
 
 class RestHookTransport:
@@ -76,22 +61,33 @@ class RestHookTransport:
         """All of them, or the first failure (sent again as a whole: a repeated empty
         notification only makes the partner look once more)."""
         for notification in notifications:
-            try:
-                headers = {**self.auth.headers(partner), **dict(notification.headers)}
-            except OutboundAuthError as error:
-                return SendResult(None, f"authentication: {error}")
-            try:
-                response = self.session.post(notification.endpoint, data=b"",
-                                             headers=headers, timeout=self.timeout)
-            except requests.Timeout:
-                return SendResult(None, f"timed out after {self.timeout[1]:g}s")
-            except requests.RequestException as error:
-                return SendResult(None, f"notification failed: {_first_line(error)}")
-            if not 200 <= response.status_code < 300:
-                return SendResult(response.status_code,
-                                  f"HTTP {response.status_code} from {notification.endpoint}",
-                                  response.headers.get("Retry-After"))
+            result = post(self.session, self.auth, partner, notification.endpoint,
+                          self.timeout, dict(notification.headers), b"")
+            if not result.ok:
+                return result
         return SendResult(200)
+
+
+def post(session: requests.Session, auth: OutboundAuth, partner: Partner, url: str,
+         timeout: tuple[float, float], headers: dict[str, str], body: bytes) -> SendResult:
+    """One POST to a partner, authenticated as its registration says; never raises."""
+    try:
+        headers = {**headers, **auth.headers(partner)}
+    except OutboundAuthError as error:
+        return SendResult(None, f"authentication: {error}")
+    try:
+        response = session.post(url, data=body, headers=headers, timeout=timeout)
+    except requests.Timeout:
+        return SendResult(None, f"timed out after {timeout[1]:g}s")
+    except requests.ConnectionError as error:
+        return SendResult(None, f"connection failed: {_first_line(error)}")
+    except requests.RequestException as error:
+        return SendResult(None, f"request failed: {_first_line(error)}")
+    if 200 <= response.status_code < 300:
+        return SendResult(response.status_code)
+    return SendResult(response.status_code,
+                      f"HTTP {response.status_code} from {url}: {_outcome_text(response)}",
+                      response.headers.get("Retry-After"))
 
 
 class DropFolderTransport:

@@ -10,7 +10,7 @@ from gateway.adapters.local_files import SourceRecord
 from gateway.fhir.errors import FhirError
 from gateway.local.pipeline import RecordImporter, Summary, in_dependency_order
 from gateway.local.translate import translator_for
-from gateway.state import gateway_state
+from gateway.state import gateway_state, require_operator
 
 bp = Blueprint("local", __name__, url_prefix="/local")
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
@@ -18,9 +18,7 @@ NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl
 
 @bp.before_request
 def operators_only() -> None:
-    g.principal = gateway_state().authenticate(request.headers.get("Authorization"))
-    if not g.principal.is_operator:
-        raise FhirError(403, "forbidden", "only the agency's operators may post local records")
+    g.principal = require_operator(request.headers.get("Authorization"), "post local records")
 
 
 @bp.post("/records")
