@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
@@ -18,7 +19,7 @@ from gateway.fhir.repository import Repository
 from gateway.fhir.search import SearchParameterRegistry
 from gateway.fhir.validation import Validator
 from gateway.observability import Metrics
-from gateway.partners.smart import TokenService
+from gateway.partners.smart import principal_for_token
 from gateway.privacy.enforcement import GrantsCache
 
 
@@ -87,20 +88,12 @@ class GatewayState:
         return authenticate(authorization, self.config, self._partner_token)
 
     def _partner_token(self, token: str) -> Principal | None:
-        with self._single_statement_session() as session:
-            return TokenService(session, self.config.base_url).principal_for(token)
-
-    @contextmanager
-    def _single_statement_session(self) -> Iterator[Session]:
-        """A session for one read statement: on PostgreSQL outside a transaction (a BEGIN and a
-        ROLLBACK round trip fewer, on every partner request); SQLite's are in-process anyway."""
-        if self.engine.dialect.name != "postgresql":
-            with self.session_factory() as session:
-                yield session
-            return
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection, \
-                Session(bind=connection) as session:
-            yield session
+        # A bare connection for one statement (no ORM session); on PostgreSQL outside a
+        # transaction, a BEGIN and a ROLLBACK round trip fewer on every partner request.
+        with self.engine.connect() as connection:
+            if self.engine.dialect.name == "postgresql":
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            return principal_for_token(connection, token, datetime.now(UTC))
 
 
 def gateway_state() -> GatewayState:

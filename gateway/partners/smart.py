@@ -20,6 +20,7 @@ from typing import Any
 
 import jwt
 from sqlalchemy import bindparam, delete, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -177,20 +178,24 @@ class TokenService:
 
     def principal_for(self, token: str) -> Principal | None:
         """The partner behind an unexpired access token, while the partner is enabled."""
-        # One query per request: the token, and the partner it belongs to if still enabled.
-        row = self.session.connection().execute(
-            _TOKEN_PRINCIPAL, {"token_hash": _digest(token), "now": self.now()}).one_or_none()
-        if row is None:
-            return None
-        details = json.loads(row.details)
-        resource_types = details.get("resource_types", [])
-        return Principal(kind="partner", name=row.partner_id,
-                         scopes=frozenset(row.scopes.split()), organization=row.organization,
-                         partner_kind=row.kind, purpose=row.purpose,
-                         resource_types=frozenset(resource_types),
-                         identifier_systems=frozenset(
-                             details.get("patient_identifier_systems", [])),
-                         consent_changes=row.consent_changes)
+        return principal_for_token(self.session.connection(), token, self.now())
+
+
+def principal_for_token(connection: Connection, token: str, now: datetime
+                        ) -> Principal | None:
+    """The partner behind an unexpired access token, while the partner is enabled: one query
+    for the token, its partner, and the Consent change counter (see GrantsCache)."""
+    row = connection.execute(_TOKEN_PRINCIPAL, {"token_hash": _digest(token),
+                                                "now": now}).one_or_none()
+    if row is None:
+        return None
+    details = json.loads(row.details)
+    return Principal(kind="partner", name=row.partner_id,
+                     scopes=frozenset(row.scopes.split()), organization=row.organization,
+                     partner_kind=row.kind, purpose=row.purpose,
+                     resource_types=frozenset(details.get("resource_types", [])),
+                     identifier_systems=frozenset(details.get("patient_identifier_systems", [])),
+                     consent_changes=row.consent_changes)
 
 
 _tokens, _partners = AccessTokenRow.__table__, PartnerRow.__table__
