@@ -24,7 +24,7 @@ from gateway.fhir.validation import Validator
 from gateway.local.routes import bp as local_blueprint
 from gateway.observability import make_metrics
 from gateway.partners.routes import bp as partners_blueprint
-from gateway.state import GatewayState, gateway_state
+from gateway.state import GatewayState, gateway_state, release_request_connection
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ def create_app(config: Config | None = None) -> Flask:
     _register_operations_endpoints(app)
     _register_error_handlers(app)
     _register_metrics_hooks(app)
+    app.teardown_request(release_request_connection)
     return app
 
 

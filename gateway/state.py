@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import Engine, text
+from flask import current_app, g, has_request_context
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.audit.writer import AuditWriter
@@ -54,8 +54,14 @@ class GatewayState:
 
     @contextmanager
     def reading(self, requester: Principal) -> Iterator[Repository]:
-        """A repository on a read-only session, showing what ``requester`` may see."""
-        with self.session_factory() as session:
+        """A repository on a read-only session, showing what ``requester`` may see. Within
+        an HTTP request it reads on the request's connection (see _request_connection)."""
+        connection = _request_connection(self.engine)
+        if connection is None:
+            with self.session_factory() as session:
+                yield self._repository(session, requester)
+            return
+        with Session(bind=connection, expire_on_commit=False) as session:
             yield self._repository(session, requester)
 
     @contextmanager
@@ -73,6 +79,7 @@ class GatewayState:
                 repository.index.defer()
             yield repository
             repository.index.flush()
+        _end_request_transaction()  # later reads in this request must see this write
         if repository.submitted:
             from gateway.workflows.inbound import take_in
 
@@ -88,16 +95,43 @@ class GatewayState:
         return authenticate(authorization, self.config, self._partner_token)
 
     def _partner_token(self, token: str) -> Principal | None:
-        # A bare connection for one statement (no ORM session); on PostgreSQL outside a
-        # transaction, a BEGIN and a ROLLBACK round trip fewer on every partner request.
+        connection = _request_connection(self.engine)
+        if connection is not None:
+            return principal_for_token(connection, token, datetime.now(UTC))
         with self.engine.connect() as connection:
-            if self.engine.dialect.name == "postgresql":
-                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             return principal_for_token(connection, token, datetime.now(UTC))
 
 
 def gateway_state() -> GatewayState:
     return current_app.extensions["gateway"]
+
+
+# -- one database connection per HTTP request ------------------------------------------------
+# A request's reads (the partner's token, then the repository's queries) share one pooled
+# connection and one read transaction, instead of checking a connection out (and pinging it)
+# for each. A write in the request ends that read transaction so that later reads see it; the
+# connection goes back to the pool when the request ends (release_request_connection, a
+# teardown hook the app factory registers).
+
+def _request_connection(engine: Engine) -> Connection | None:
+    if not has_request_context():
+        return None
+    connection = g.get("gateway_connection")
+    if connection is None:
+        connection = g.gateway_connection = engine.connect()
+    return connection
+
+
+def _end_request_transaction() -> None:
+    connection = g.get("gateway_connection") if has_request_context() else None
+    if connection is not None and connection.in_transaction():
+        connection.rollback()
+
+
+def release_request_connection(_error: BaseException | None = None) -> None:
+    connection = g.pop("gateway_connection", None)
+    if connection is not None:
+        connection.close()
 
 
 def require_operator(authorization: str | None, what: str) -> Principal:
