@@ -37,7 +37,7 @@ PARTNERS: list[dict[str, Any]] = [
      "endpoints": {"drop_folder": "var/partners/school-walnut/inbox"}},
     {"id": "court-probate", "type": "court", "name": "Riverbend County Probate Court",
      "local": "ORG-COURT-PROBATE", "alg": "ES384", "purposes": ["HLEGAL"],
-     "resource_types": ["Patient", "CareTeam", "CarePlan", *DIRECTORY],
+     "resource_types": ["Patient", "CareTeam", "CarePlan", "Encounter", *DIRECTORY],
      "endpoints": {"drop_folder": "var/partners/court-probate/inbox"}},
 ]
 

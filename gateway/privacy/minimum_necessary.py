@@ -77,12 +77,14 @@ SHAPES: Mapping[str, Mapping[str, Shape]] = {
             "active", "practitioner", "organization", "code", "telecom"),
         "Organization": _only("active", "name", "telecom", "address"),
     },
-    # A court or probation: whether there is a plan, its status and period, who the team is;
-    # no clinical content (no goals, no activities, no reasons, no notes).
+    # A court or probation: whether there is a plan, its status and period, who the team is,
+    # and attendance (which appointments took place, when); no clinical content (no goals, no
+    # activities, no reasons, no diagnoses, no visit types, no notes).
     "court": {
         "Patient": _only("active", "name", "birthDate"),
         "CarePlan": _only("status", "intent", "subject", "period", "created", "author",
                           "careTeam"),
+        "Encounter": _only("status", "class", "subject", "period", "serviceProvider"),
         "CareTeam": _only("status", "subject", "period", "participant", "managingOrganization",
                           "name"),
         "Practitioner": _only(*CONTACT), "PractitionerRole": _only(

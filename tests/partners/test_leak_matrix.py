@@ -41,8 +41,8 @@ SHOWN = {
                  "PractitionerRole", "Organization"},
     "school": {"Patient", "CareTeam", "Goal", "RelatedPerson", "Practitioner",
                "PractitionerRole", "Organization"},
-    "court": {"Patient", "CarePlan", "CareTeam", "Practitioner", "PractitionerRole",
-              "Organization"},
+    "court": {"Patient", "CarePlan", "CareTeam", "Encounter", "Practitioner",
+              "PractitionerRole", "Organization"},
 }
 
 
