@@ -110,3 +110,30 @@ def test_each_kind_receives_its_consented_consumers_in_its_form(app, client, con
         for entry in document["entry"][1:]:
             if entry["resource"]["resourceType"] == "CarePlan":
                 assert not {"goal", "activity", "note", "extension"} & set(entry["resource"])
+
+
+def test_a_school_with_a_fhir_endpoint_gets_the_team_and_tagged_goals_as_fhir(
+        app, receiver, make_worker):
+    from .conftest import consent, consumer_records, put, register
+
+    register(app, {"id": "school-fhir", "type": "school", "name": "District FHIR",
+                   "organization": "org-school-fhir", "purposes": ["COC"],
+                   "endpoints": {"fhir_base": receiver.base_url},
+                   "resource_types": ["Patient", "CareTeam", "Goal", "Practitioner"]})
+    records = consumer_records("p-student")
+    for resource in records:
+        put(app, resource)
+    tag = {"system": "http://fhir-care-gateway.example/fhir/CodeSystem/cmh-tag",
+           "code": "school-relevant"}
+    put(app, {"resourceType": "Goal", "id": "goal-school", "lifecycleStatus": "active",
+              "meta": {"tag": [tag]}, "description": {"text": "Go to class every day"},
+              "subject": {"reference": "Patient/p-student"}, "note": [{"text": "clinical"}]})
+    put(app, consent("p-student", "org-school-fhir", purpose="COC"))
+    assert make_worker().run(once=True).counts == {"sent": 1}
+    # The untagged goal (goal-p-student) and the plan stay home.
+    assert set(receiver.resources) == {("Patient", "p-student"), ("CareTeam", "team-p-student"),
+                                       ("Goal", "goal-school")}
+    goal = receiver.resources[("Goal", "goal-school")]
+    assert "note" not in goal  # minimum necessary: a school sees no clinical notes
+    assert {"code": "REDACTED"}.items() <= next(
+        s for s in goal["meta"]["security"] if s["code"] == "REDACTED").items()
