@@ -2,13 +2,12 @@
 
 On a change to a consented consumer's CarePlan, CareTeam, Goals or ServiceRequests the partner
 receives a ``transaction`` Bundle with the consumer's current plan and what it references: the
-Patient (with the partner's own identifier for the consumer when we know it), the plans, care
+Patient (with the partner's own identifier for the consumer, which the decision point keeps
+for it), the plans, care
 teams, goals and services, and the practitioners, roles, organizations and related persons the
 plan and teams name, each as ``PUT Type/id`` so that a repeated send changes nothing there.
 """
 from __future__ import annotations
-
-from typing import Any
 
 from gateway.adapters.records import names
 from gateway.delivery.payload import DeliveryContext, Payload, transaction
@@ -19,22 +18,13 @@ REFERENCED_TYPES = {"Practitioner", "PractitionerRole", "Organization", "Related
 
 def build(context: DeliveryContext) -> Payload | None:
     """The delivery for the partner, or None when it may receive none of the plan."""
-    records, partner_identifiers = context.records, context.partner_identifiers
+    records = context.records
     found = records.of_types(PLAN_TYPES)
     plan = [resource for resource_type in PLAN_TYPES for resource in found[resource_type]]
     if not plan:
         return None
     patient = records.patient()
-    if patient is not None and partner_identifiers:
-        patient = {**patient, "identifier": _merged(patient.get("identifier", []),
-                                                    partner_identifiers)}
     resources = ([patient] if patient is not None else []) + plan
     resources += records.referenced(plan, REFERENCED_TYPES)
     return Payload(records.patient_id, names(resources),
                    transaction(context.base_url, resources))
-
-
-def _merged(identifiers: list[dict[str, Any]], extra: list[dict[str, Any]]
-            ) -> list[dict[str, Any]]:
-    seen = {(i.get("system"), i.get("value")) for i in identifiers}
-    return identifiers + [i for i in extra if (i.get("system"), i.get("value")) not in seen]

@@ -25,6 +25,8 @@ from gateway.db.models import DeliveryRow, PartnerRow
 from gateway.privacy.consents import directive_from
 
 PENDING = "pending"
+# A resource's content as the writers have it at hand: parsed, as stored JSON text, or none.
+Version = Mapping[str, Any] | str | None
 _deliveries = DeliveryRow.__table__
 
 
@@ -75,21 +77,22 @@ class Outbox:
             self._partners = outbound_partners(self.session)
         return self._partners
 
-    def changed(self, resource_type: str, resource_id: str,
-                versions: Iterable[Mapping[str, Any] | None]) -> None:
-        """Note a change of ``resource_type/resource_id``; ``versions``: its content before
-        and after (None for none), whose consumers (and, for a Consent, recipients) count."""
+    def changed(self, resource_type: str, resource_id: str, versions: Iterable[Version]) -> None:
+        """Note a change of ``resource_type/resource_id``; ``versions``: its content after
+        and before (a dict, its JSON text, or None), whose consumers (and, for a Consent,
+        recipients) count. Nothing is parsed unless some partner listens to the type."""
         self.enqueue(self.pending_for(resource_type, resource_id, versions))
 
     def pending_for(self, resource_type: str, resource_id: str,
-                    versions: Iterable[Mapping[str, Any] | None]) -> list[Pending]:
+                    versions: Iterable[Version]) -> list[Pending]:
         if resource_type not in WATCHED_TYPES or not self.partners:
             return []
         cause = f"{resource_type}/{resource_id}"
         wanted: dict[tuple[str, str], Pending] = {}
-        for content in versions:
-            if content is None:
+        for version in versions:
+            if not version:
                 continue
+            content = json.loads(version) if isinstance(version, str) else version
             patient_id = self.patient_of(content)
             if patient_id is None:
                 continue

@@ -51,13 +51,11 @@ class DeliveryContext:
     """What an adapter builds a delivery from. ``records``: the consumer's records as the
     partner may receive them (through the decision point). ``agency``: the same consumer's
     records as the agency holds them, for derived figures only (counts and dates an adapter
-    states, never resources it forwards). ``partner_identifiers``: the partner's own
-    identifiers for the consumer (its MRN), which it may always get back."""
+    states, never resources it forwards)."""
 
     records: ConsumerRecords
     agency: ConsumerRecords
     partner: Partner
     base_url: str
     now: datetime
-    partner_identifiers: list[dict[str, Any]]
     delivery_id: str  # stable per delivery and generation: names files, identifies documents

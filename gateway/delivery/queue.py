@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -190,6 +190,3 @@ def figures(session: Session, now: datetime) -> dict[str, QueueFigures]:
         result[partner] = QueueFigures(by_status.get(PENDING, 0), age, by_status)
     return result
 
-
-def lease_for(seconds: float, now: datetime) -> datetime:
-    return now + timedelta(seconds=seconds)

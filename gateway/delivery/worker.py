@@ -187,7 +187,7 @@ class DeliveryWorker:
                 agency_records = ConsumerRecords(agency, claimed.patient_id)
                 payload = adapter(DeliveryContext(
                     records, agency_records, partner, self.state.config.fhir_base_url, now,
-                    _partner_identifiers(agency_records, partner), delivery_id(claimed)))
+                    delivery_id(claimed)))
             if payload is not None:
                 return principal.purpose, payload
         return None
@@ -279,11 +279,3 @@ def adapter_for(partner: Partner) -> Callable[[DeliveryContext], Payload | None]
 def delivery_id(claimed: queue.Claimed) -> str:
     """Stable for one delivery's state: a re-send after a crash carries the same id."""
     return f"delivery-{claimed.seq}-{claimed.generation}"
-
-
-def _partner_identifiers(agency: ConsumerRecords, partner: Partner) -> list[dict[str, Any]]:
-    systems = set(partner.patient_identifier_systems)
-    if not systems:
-        return []
-    patient = agency.patient() or {}
-    return [i for i in patient.get("identifier", []) if i.get("system") in systems]

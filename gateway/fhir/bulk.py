@@ -14,7 +14,6 @@ drop a record whose resources fail the check. The repository's index writer must
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +21,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 
-from gateway.adapters.outbound import WATCHED_TYPES
 from gateway.db.models import ResourceRow, ResourceVersionRow
 from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import (
@@ -168,14 +166,10 @@ class BulkWriter:
     def _enqueue_deliveries(self, staged: list[_Staged]) -> None:
         """The deliveries these changes cause, as Repository writes cause them (outbox.py)."""
         outbox = self.repository.outbox
-        watched = [item for item in staged if item.key[0] in WATCHED_TYPES]
-        if not watched or not outbox.partners:
-            return
-        outbox.enqueue([pending for item in watched
-                        for pending in outbox.pending_for(item.key[0], item.key[1], [
-                            item.content,
-                            json.loads(item.previous.content)
-                            if item.previous is not None and item.previous.content else None])])
+        outbox.enqueue([pending for item in staged
+                        for pending in outbox.pending_for(
+                            item.key[0], item.key[1],
+                            [item.content, item.previous.content if item.previous else None])])
 
     def _unchanged(self, resource: dict[str, Any]) -> bool:
         key = (resource["resourceType"], resource["id"])

@@ -20,7 +20,6 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.adapters.outbound import WATCHED_TYPES
 from gateway.audit import chain as audit_chain
 from gateway.auth import Principal
 from gateway.db.models import ReferenceIndex, ResourceRow, ResourceVersionRow
@@ -399,9 +398,7 @@ class Repository:
             self.index.clear(row.pk)
         else:
             self.index.reindex(row, stored)
-        if row.resource_type in WATCHED_TYPES:
-            self.outbox.changed(row.resource_type, row.id,
-                                [stored, json.loads(previous) if previous else None])
+        self.outbox.changed(row.resource_type, row.id, [stored, previous])
         return WriteResult(StoredResource.from_row(row), created=False)
 
     def _record_version(self, row: ResourceRow, method: str) -> None:

@@ -29,7 +29,6 @@ from gateway.local.store import LocalRecordStore
 from gateway.local.translate import translator_for
 from gateway.mappings.reverse import referral_record_from_task
 from gateway.partners.registry import Partner, principal_for
-from gateway.privacy.enforcement import AccessPolicy
 
 if TYPE_CHECKING:
     from gateway.state import GatewayState
@@ -157,12 +156,10 @@ def _person(practitioner: dict[str, Any]) -> dict[str, Any] | None:
 
 def _team_shared(state: GatewayState, partner: Partner, patient_id: str) -> bool:
     """Whether the consumer's consents let the court see the care team (the officer joining
-    it would see it too)."""
+    it would see it too): asked of the decision point, for each purpose the court has."""
     for purpose in partner.purposes or (None,):
-        with state.session_factory() as session:
-            policy = AccessPolicy(principal_for(partner, purpose), session,
-                                  state.config.fhir_base_url, grants_cache=state.grants_cache)
-            if policy.covers(patient_id, "CareTeam"):
+        with state.reading(principal_for(partner, purpose)) as repository:
+            if repository.access.covers(patient_id, "CareTeam"):
                 return True
     return False
 
@@ -184,10 +181,7 @@ def _stored(repository: Any, resource_type: str, resource_id: str | None
 
 def _read(state: GatewayState, resource_type: str, resource_id: str) -> dict[str, Any] | None:
     with state.reading(SYSTEM) as repository:
-        try:
-            return repository.read(resource_type, resource_id).json()
-        except FhirError:
-            return None
+        return _stored(repository, resource_type, resource_id)
 
 
 def _local_id(reference: str | None, resource_type: str) -> str | None:
