@@ -37,6 +37,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from gateway.fhir.errors import issue, outcome
+
 FHIR_JSON = "application/fhir+json"
 BASE_PATH = "/fhir"
 RECENT_REQUESTS = 20
@@ -144,8 +146,7 @@ def _references_patient(resource: dict[str, Any], target: str) -> bool:
 
 def _outcome(messages: list[str], code: str = "invalid") -> dict[str, Any]:
     """An OperationOutcome with one error issue per message."""
-    issues = [{"severity": "error", "code": code, "diagnostics": m} for m in messages]
-    return {"resourceType": "OperationOutcome", "issue": issues}
+    return outcome([issue("error", code, message) for message in messages])
 
 
 def _fhir_response(status: int, body: dict[str, Any],

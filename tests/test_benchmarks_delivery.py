@@ -33,7 +33,7 @@ def test_drain_sends_every_delivery_once(tmp_path: Path) -> None:
     assert sum(results.worker_batches.values()) >= 4  # batches of 5
     assert results.drain_seconds > 0 and results.rate > 0
     assert results.plain_sent == 20 and results.plain_rate > 0
-    assert results.ratio == pytest.approx(results.rate / results.plain_rate)
+    assert any("sent exactly once: True" in message for message in messages), messages
     assert results.profile is None  # not asked for
     assert json.loads(json.dumps(results.raw()))["sent_once"] is True
 

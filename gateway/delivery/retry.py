@@ -2,8 +2,8 @@
 
 Pure functions of the attempt's result, so the worker's policy reads in one place and is tested
 without a network: timeouts, refused connections, 5xx, 408 and 429 are transient (retried with
-exponential backoff and full jitter, honouring ``Retry-After``); any other 4xx is permanent
-(the partner will answer the same again: dead at once); after ``max_attempts`` an entry is dead
+exponential backoff and jitter, honouring ``Retry-After``); any other 4xx is permanent (the
+partner will answer the same again: dead at once); after ``max_attempts`` an entry is dead
 whatever the cause.
 """
 from __future__ import annotations
@@ -43,7 +43,8 @@ class RetryPolicy:
     def delay(self, attempts: int, result: SendResult, now: datetime,
               rng: random.Random | None = None) -> float:
         """Seconds to wait before attempt ``attempts + 1``: the partner's Retry-After when it
-        gave one (capped), else full jitter over an exponentially growing window."""
+        gave one (capped), else a random wait between half and all of an exponentially growing
+        window (half at least, so retries never bunch up at zero)."""
         asked = retry_after_seconds(result.retry_after, now)
         if asked is not None:
             return min(asked, self.max_retry_after_seconds)

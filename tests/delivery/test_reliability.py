@@ -115,7 +115,9 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice(
     wait_until(lambda: len(receiver.requests) >= 3, 30, "the first sends")
     first.send_signal(signal.SIGKILL)
     first.wait(10)
-    leased = counts(app)["pending"]
+    with app.extensions["gateway"].session_factory() as session:
+        leased = session.scalar(select(func.count()).where(
+            DeliveryRow.status == "pending", DeliveryRow.lease_owner == "w-first"))
     assert leased > 0  # the killed worker left claimed deliveries behind
     receiver.delay_next(0, 0)
     workers("w-second", batch=10)  # takes them over once their leases run out (10 s)
@@ -154,4 +156,4 @@ def test_revoking_consent_while_deliveries_wait_sends_none_of_them(app, world, r
     workers("w-revoke")
     wait_until(lambda: counts(app)["pending"] == 0, 30, "the queue to be decided")
     assert counts(app) == Counter({"withheld": 7})
-    assert [r for r in receiver.requests if r.method == "POST"] == []
+    assert receiver.requests == []

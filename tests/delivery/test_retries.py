@@ -36,7 +36,7 @@ def test_transient_failures_back_off_then_arrive(app, world, receiver, make_work
     first = row(app)
     assert (first.status, first.attempts, first.last_status) == ("pending", 1, 503)
     wait = (as_utc(first.next_attempt_at) - clock()).total_seconds()
-    assert 0.5 < wait <= 2.0  # full jitter over the first window (base 2 s)
+    assert 0.5 < wait <= 2.0  # half to all of the first window (base 2 s)
     worker.run(once=True)
     assert row(app).attempts == 1  # not due yet: nothing sent
     clock.advance(2.1)

@@ -53,7 +53,7 @@ def test_subscriptions_notify_a_pulling_partner_about_consented_consumers_only(
             put(app, resource)
     put(app, consent("p-yes", PCP_ORG))
     for body in (subscription("CarePlan?patient=Patient/p-yes", f"{webhook}/careplans"),
-                 subscription("CarePlan?patient=Patient/p-no", f"{webhook}/careplans"),
+                 subscription("CarePlan?patient=Patient/p-no", f"{webhook}/careplans-no"),
                  subscription("CarePlan?patient=Patient/p-yes",
                               "http://127.0.0.1:9/elsewhere")):
         assert client.post("/fhir/Subscription", json=body, headers=OPERATOR).status_code == 201
@@ -73,3 +73,4 @@ def test_subscriptions_notify_a_pulling_partner_about_consented_consumers_only(
     put(app, {**consumer_records("p-yes")[3], "title": "changed"})
     assert make_worker().run(once=True).counts == {"sent": 1, "withheld": 1}
     assert len(recorder.calls) == 2
+    assert recorder.calls[1][0] == "/hooks/clinic/careplans"  # p-yes's again, never p-no's

@@ -1,8 +1,9 @@
 """A revocation counts at the next request, whichever way the Consent changed.
 
 Partners' grants are cached until the Consent change counter moves (GrantsCache); a database
-trigger moves it. These tests change Consents through each write path (REST update and delete,
-a local-record import) after the partner's grants were cached, and check the next request.
+trigger moves it. These tests change Consents through REST delete and a local-record import
+after the partner's grants were cached, and check the next request (a REST update is
+test_leak_matrix.py's test_a_revocation_takes_effect_with_the_next_request).
 """
 from __future__ import annotations
 
@@ -70,12 +71,13 @@ def test_the_counter_comes_back_when_its_row_is_gone(app, client):
     with app.extensions["gateway"].engine.begin() as connection:
         connection.execute(text("DELETE FROM change_counter"))
     assert changes(app) is None
-    client.post("/fhir/Consent", json={
+    created = client.post("/fhir/Consent", json={
         "resourceType": "Consent", "status": "active",
         "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
                               "code": "patient-privacy"}]},
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}]},
         headers=OPERATOR)
+    assert created.status_code == 201, created.get_json()
     assert changes(app) == 1
 
 
@@ -97,7 +99,7 @@ def test_a_revocation_imported_from_the_local_system_counts_at_the_next_request(
     path = f"/fhir/CareTeam?patient={patient}"
     assert client.get(path, headers=headers).get_json()["total"] >= 1  # grants now cached
 
-    # The local consent record behind that Consent, revoked yesterday, imported again.
+    # The local consent record behind that Consent, revoked (on a past date), imported again.
     local_id = next(i["value"] for i in consent["identifier"])
     records = [json.loads(line) for line in
                (config.fixtures_dir / "agency" / "consents.ndjson").read_text().splitlines()
