@@ -45,6 +45,11 @@ class Config:
     delivery_timeout_seconds: float = 30.0
     delivery_breaker_cooldown_seconds: float = 5.0
     delivery_poll_seconds: float = 1.0
+    # Referral intake for the local case-management system (gateway/adapters/intake.py):
+    # the folder its intake records are written to (default: var/local-outbox/intake) and/or
+    # a webhook they are posted to.
+    intake_folder: Path | None = None
+    intake_webhook: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -73,6 +78,9 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
         var_dir=Path(env["GATEWAY_VAR_DIR"]) if env.get("GATEWAY_VAR_DIR") else config.var_dir,
         client_key_file=Path(env["GATEWAY_CLIENT_KEY_FILE"])
         if env.get("GATEWAY_CLIENT_KEY_FILE") else None,
+        intake_folder=Path(env["GATEWAY_INTAKE_FOLDER"]) if env.get("GATEWAY_INTAKE_FOLDER")
+        else None,
+        intake_webhook=env.get("GATEWAY_INTAKE_WEBHOOK") or None,
         delivery_max_attempts=int(env.get("GATEWAY_DELIVERY_MAX_ATTEMPTS")
                                   or config.delivery_max_attempts),
         **{name: float(env[f"GATEWAY_{name.upper()}"]) for name in (

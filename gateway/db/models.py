@@ -297,3 +297,46 @@ class DeliveryRow(Base):
     last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class InboundMessageRow(Base):
+    """One message a partner sent (a FHIR notification message or an HL7 v2 ADT message), kept
+    with the answer it got: the same message id from the same partner again gets the same
+    answer and changes nothing (gateway/workflows/inbound_messages.py). Written in the
+    transaction that takes the message in, so an accepted message and what it became are
+    stored together or not at all."""
+
+    __tablename__ = "inbound_message"
+    __table_args__ = (UniqueConstraint("partner_id", "message_id"),)
+
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(String(64), ForeignKey("partner.id"))
+    message_id: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(16))  # fhir | hl7v2
+    kind: Mapped[str] = mapped_column(String(16))  # discharge | admit | transfer | update
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(32))  # what became of it (workflow's words)
+    patient_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    task_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    content: Mapped[str] = mapped_column(Text)  # the message as received (decoded text)
+    response: Mapped[str] = mapped_column(Text)  # the answer given, JSON (see the workflow)
+
+
+class MatchReviewRow(Base):
+    """A hospital event whose person matched a consumer only uncertainly: an operator decides
+    (link to a candidate, or take them in as a new consumer) before it becomes a referral."""
+
+    __tablename__ = "match_review"
+    __table_args__ = (Index("ix_match_review_status", "status"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(String(64), ForeignKey("partner.id"))
+    message_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))  # open | linked | created
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event: Mapped[str] = mapped_column(Text)  # the AdtEvent, JSON
+    candidates: Mapped[str] = mapped_column(Text)  # [{patient_id, score, grade, reasons}]
+    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    task_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from gateway.adapters.outbound import TRIGGERS, WATCHED_TYPES
+from gateway.adapters.outbound import TRIGGERS, WATCHED_TYPES, concerns
 from gateway.db.models import DeliveryRow, PartnerRow
 from gateway.privacy.consents import directive_from
 
@@ -38,6 +38,7 @@ class OutboundPartner:
     id: str
     organization: str
     triggers: frozenset[str]
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def outbound_partners(session: Session) -> list[OutboundPartner]:
         endpoints = json.loads(row.details).get("endpoints", {})
         if triggers and (endpoints.get("fhir_base") or endpoints.get("drop_folder")
                          or endpoints.get("webhook")):
-            partners.append(OutboundPartner(row.id, row.organization, triggers))
+            partners.append(OutboundPartner(row.id, row.organization, triggers, row.kind))
     return partners
 
 
@@ -102,7 +103,8 @@ class Outbox:
                 partners = [p for p in self.partners
                             if f"Organization/{p.organization}" in recipients]
             else:
-                partners = [p for p in self.partners if resource_type in p.triggers]
+                partners = [p for p in self.partners if resource_type in p.triggers
+                            and concerns(p.kind, p.organization, resource_type, content)]
             for partner in partners:
                 wanted[(partner.id, patient_id)] = Pending(partner.id, patient_id, cause)
         return list(wanted.values())

@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from gateway.adapters import court, primary_care, school, subscriptions
+from gateway.adapters import court, hospital, intake, primary_care, school, subscriptions
 from gateway.adapters.records import ConsumerRecords
 from gateway.audit.events import disclosure_event
 from gateway.audit.log import record
@@ -34,7 +34,7 @@ from gateway.delivery.breaker import CircuitBreaker
 from gateway.delivery.outbound_auth import OutboundAuth
 from gateway.delivery.payload import DeliveryContext, Payload
 from gateway.delivery.retry import RetryPolicy, SendResult
-from gateway.delivery.transport import DropFolderTransport, FhirTransport, RestHookTransport
+from gateway.delivery.transport import DropFolderTransport, FhirTransport, RestHookTransport, post
 from gateway.partners.registry import Partner, PartnerRegistry, principal_for
 from gateway.state import GatewayState
 
@@ -44,6 +44,8 @@ ADAPTERS: dict[str, Callable[[DeliveryContext], Payload | None]] = {
     "physical-health": primary_care.build,
     "school": school.build,
     "court": court.build,
+    "hospital": hospital.build,
+    "local": intake.build,
 }
 
 
@@ -195,10 +197,25 @@ class DeliveryWorker:
     def _send(self, partner: Partner, payload: Payload, name: str) -> SendResult:
         if payload.notifications:
             return self.hooks.notify(partner, payload.notifications)
+        if partner.kind == "local":  # intake records: the outbox folder and/or the webhook
+            return self._hand_over(partner, payload.files)
         if partner.endpoints.get("fhir_base"):
             return self.fhir.send(partner, payload.bundle, {"X-Delivery-Id": name})
         files = payload.files or {f"{name}.json": json.dumps(payload.bundle).encode()}
         return self.folders.send(partner, files)
+
+    def _hand_over(self, partner: Partner, files: dict[str, bytes]) -> SendResult:
+        result = SendResult(200)
+        if partner.endpoints.get("drop_folder"):
+            result = self.folders.send(partner, files)
+        webhook = partner.endpoints.get("webhook")
+        for name, content in files.items() if result.ok and webhook else ():
+            result = post(self.http, self.fhir.auth, partner, webhook, self.fhir.timeout,
+                          {"Content-Type": "application/json", "X-Intake-Record": name},
+                          content)
+            if not result.ok:
+                break
+        return result
 
     def _failed(self, claimed: queue.Claimed, partner: Partner, result: SendResult,
                 purpose: str | None = None, payload: Payload | None = None) -> Outcome:

@@ -28,10 +28,13 @@ from sqlalchemy.orm import Session
 from gateway.auth import Principal
 from gateway.db.models import PartnerRow
 
-KINDS = ("physical-health", "hospital", "school", "court", "other")
+# ``local`` is the agency's own case-management system, registered by the gateway itself for
+# referral intake (gateway/adapters/intake.py); it never holds a token.
+KINDS = ("physical-health", "hospital", "school", "court", "other", "local")
 # What a partner of each kind may create here unless its registration says otherwise: a court
 # or probation office sends its orders (a Task with the ServiceRequest it orders).
-DEFAULT_SUBMITS = {"court": ("Task", "ServiceRequest")}
+# A hospital sends referrals the same way (Gravity / BSeR style), besides its notifications.
+DEFAULT_SUBMITS = {"court": ("Task", "ServiceRequest"), "hospital": ("Task", "ServiceRequest")}
 OUTBOUND_METHODS = ("none", "bearer", "smart")
 # Private parts of a JWK (RFC 7517/7518): never stored in the registry.
 _PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}

@@ -17,6 +17,11 @@ boundary, so a route cannot skip it). Deny by default; the rules, in order:
    names them (42 CFR Part 2), and what is disclosed under Part 2 carries the re-disclosure
    notice of 42 CFR 2.32. Elements labelled SUD inline (a plan's reference to an SUD goal) are
    removed from what is disclosed without such a consent.
+6. The closed loop: a partner that made a referral (the referral Task's ``requester`` is its
+   Organization) learns what became of it without a consent, as a treating provider may
+   (HIPAA 45 CFR 164.506): the Task's status, its reason, who owns it and when it changed,
+   nothing else (``REFERRAL_STATUS``). Not for substance-use-disorder referrals, which need
+   a Part 2 consent like any SUD record.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ from gateway.privacy.consents import SUD_LABELS, Grants, is_sud_content
 from gateway.privacy.labels import labelled_paths, strip_labelled
 from gateway.privacy.minimum_necessary import (
     DIRECTORY_TYPES,
+    REFERRAL_STATUS,
     is_relevant,
     shape_for,
     shared_identifier,
@@ -68,6 +74,7 @@ class Decision:
     removed: tuple[str, ...] = field(default=())
     part2: bool = False  # disclosed as substance-use-disorder records
     strip_sud: bool = False  # remove elements labelled inline as SUD content
+    referral_status: bool = False  # only the status of the partner's own referral (rule 6)
 
     @property
     def permitted(self) -> bool:
@@ -101,6 +108,8 @@ def decide(requester: Principal, resource: Mapping[str, Any], patient_id: str | 
             return Decision("deny", "belongs to no consumer the partner has consent for", None)
         if not grants.permits(patient_id, resource_type, sud_content=False) and not (
                 sud and grants.permits(patient_id, resource_type, sud_content=True)):
+            if not sud and _own_referral(requester, resource):
+                return _referral_status(requester, resource, patient_id)
             refused = "; ".join(grants.refused.get(patient_id, [])) or "no consent names them"
             return Decision("deny", f"no active consent permits {resource_type} for "
                                     f"{requester.purpose}: {refused}", patient_id)
@@ -124,13 +133,28 @@ def decide(requester: Principal, resource: Mapping[str, Any], patient_id: str | 
     return Decision("permit", reason, patient_id, (), sud)
 
 
+def _own_referral(requester: Principal, resource: Mapping[str, Any]) -> bool:
+    return (resource.get("resourceType") == "Task" and requester.organization is not None
+            and (resource.get("requester") or {}).get("reference")
+            == f"Organization/{requester.organization}")
+
+
+def _referral_status(requester: Principal, resource: Mapping[str, Any], patient_id: str
+                     ) -> Decision:
+    _, removed = trimmed(REFERRAL_STATUS, resource)
+    return Decision("redact", f"the status of a referral {requester.name} made; minimum "
+                              f"necessary removed {', '.join(removed) or 'nothing'}",
+                    patient_id, tuple(removed), referral_status=True)
+
+
 def disclosed(requester: Principal, resource: Mapping[str, Any], decision: Decision
               ) -> dict[str, Any]:
     """What ``requester`` receives of a permitted ``resource``: trimmed, marked REDACTED when
     anything was removed, and carrying the re-disclosure notice when it is Part 2 content."""
     if requester.is_operator or decision.effect == "deny":
         return dict(resource)
-    shape = shape_for(requester.partner_kind, str(resource.get("resourceType")))
+    shape = REFERRAL_STATUS if decision.referral_status else shape_for(
+        requester.partner_kind, str(resource.get("resourceType")))
     body, _ = trimmed(shape, resource, _identifier_filter(requester)) \
         if shape is not None else (dict(resource), [])
     if decision.strip_sud:

@@ -95,6 +95,11 @@ SHAPES: Mapping[str, Mapping[str, Shape]] = {
 }
 
 
+# What the partner that made a referral learns of it without a consent (decision rule 6).
+REFERRAL_STATUS = _only("status", "statusReason", "businessStatus", "intent", "code",
+                        "authoredOn", "lastModified", "requester", "owner", "executionPeriod")
+
+
 def shape_for(partner_kind: str | None, resource_type: str) -> Shape | None:
     """How much of ``resource_type`` a partner of this kind is shown; None: nothing."""
     return SHAPES.get(partner_kind or "other", {}).get(resource_type)

@@ -1,0 +1,85 @@
+"""``POST /fhir/$process-message``: Da Vinci Unsolicited Notifications from hospitals.
+
+Synchronous FHIR messaging (http://hl7.org/fhir/R4/messaging.html): the body is the message
+Bundle; the answer is a response message whose MessageHeader.response.code says ``ok``,
+``fatal-error`` (the content is wrong: sending it again unchanged will not help; an
+OperationOutcome names the element) or ``transient-error`` (our side failed: send it again).
+HTTP status: 200 with ``ok``; 422 with ``fatal-error``; 503 with ``transient-error``. A body
+that is not a message at all (not JSON, not a Bundle of type message, no MessageHeader) has no
+header to respond to and gets a plain OperationOutcome with 400.
+
+Only hospitals send these: a partner of kind ``hospital``, or one whose registration lists
+``MessageHeader`` among what it submits.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gateway.adapters import davinci
+from gateway.auth import Principal
+from gateway.fhir.errors import FhirError, issue
+from gateway.partners.registry import Partner, PartnerRegistry
+from gateway.workflows import inbound_messages
+from gateway.workflows.inbound_messages import FATAL, OK, Result
+
+STATUS = {OK: 200, FATAL: 422, inbound_messages.TRANSIENT: 503}
+
+
+def process_message(state: Any, principal: Principal, body: Any) -> tuple[dict[str, Any], int]:
+    """The response message and its HTTP status (FhirError for a body that is no message)."""
+    partner = sending_partner(state, principal)
+    label = "FHIR message"
+    try:
+        received = davinci.event_from(body)
+    except davinci.MessageError as error:
+        if error.header is None:
+            raise FhirError(400, "invalid", error.message, error.expression) from None
+        result = Result(FATAL, error.message,
+                        issues=(issue("error", "invalid", error.message, error.expression),))
+        seen = inbound_messages.stored_answer(state, partner.id, error.header["id"])
+        if seen is not None:
+            return json.loads(seen.answer), STATUS[seen.code]
+        answer = _render(state, error.header)(result)
+        inbound_messages.refuse(state, partner, message_id=error.header["id"], source="fhir",
+                                content=json.dumps(body, ensure_ascii=False),
+                                result=Result(FATAL, error.message, answer=answer,
+                                              issues=result.issues),
+                                label=_event_label(error.header))
+        return json.loads(answer), STATUS[FATAL]
+    result = inbound_messages.receive(
+        state, partner, received.event, json.dumps(body, ensure_ascii=False),
+        _render(state, received.header), label=_event_label(received.header))
+    return json.loads(result.answer), STATUS[result.code]
+
+
+def sending_partner(state: Any, principal: Principal) -> Partner:
+    if principal.kind != "partner":
+        raise FhirError(403, "forbidden", "messages are sent by a registered hospital partner "
+                                          "with its own access token")
+    with state.session_factory() as session:
+        partner = PartnerRegistry(session).get(principal.name)
+    if partner is None or not partner.enabled or not (
+            partner.kind == "hospital" or "MessageHeader" in partner.submits):
+        raise FhirError(403, "forbidden", f"{principal.name} is not registered to send "
+                                          f"notification messages")
+    return partner
+
+
+def _render(state: Any, header: dict[str, Any]):  # noqa: ANN202 - a Render
+    base = state.config.fhir_base_url
+
+    def render(result: Result) -> str:
+        taken = result.taken
+        issues = list(result.issues)
+        if result.code == OK:
+            issues = [issue("information", "informational", result.text)]
+        focus = [f"Task/{taken.task_id}"] if taken and taken.task_id else None
+        message = davinci.response_message(header, result.code, base, issues=issues or [
+            issue("error", "exception", result.text)], focus=focus)
+        return json.dumps(message, ensure_ascii=False)
+    return render
+
+
+def _event_label(header: dict[str, Any]) -> str:
+    return (header.get("eventCoding") or {}).get("code") or "FHIR message"

@@ -1,0 +1,44 @@
+"""Inbound fixtures: the demo agency with its partners, and a hospital's access token."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.partners.conftest import demo_agency, get_token, partners  # noqa: F401 - fixtures
+
+CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
+DAVINCI_EXAMPLE = CONFORMANCE / "davinci-discharge-notification-message-bundle-01.json"
+HOSPITAL = "hospital-stbrigid"
+
+
+def davinci_example() -> dict[str, Any]:
+    """The public Da Vinci discharge notification example, as published."""
+    return json.loads(DAVINCI_EXAMPLE.read_text())
+
+
+def variant(message_id: str, **changes: Any) -> dict[str, Any]:
+    """The example with another MessageHeader id (a new message) and other changes:
+    ``patient`` / ``encounter`` dicts are merged into those resources."""
+    bundle = copy.deepcopy(davinci_example())
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "MessageHeader":
+            resource["id"] = message_id
+        for name in ("patient", "encounter"):
+            if resource["resourceType"].lower() == name and name in changes:
+                resource.update(changes[name])
+    if "event" in changes:
+        bundle["entry"][0]["resource"]["eventCoding"]["code"] = changes["event"]
+    return bundle
+
+
+@pytest.fixture
+def hospital_headers(get_token) -> dict[str, str]:
+    response = get_token(HOSPITAL, scope="system/Task.read system/ServiceRequest.read")
+    assert response.status_code == 200, response.get_json()
+    return {"Authorization": f"Bearer {response.get_json()['access_token']}",
+            "Content-Type": "application/fhir+json"}
