@@ -100,7 +100,7 @@ def take_event(repository: Repository, partner: Partner, event: AdtEvent,
     if identified.patient_id is None:
         if event.kind != DISCHARGE:
             return Taken("recorded", f"{event.kind}: not a consumer of the agency; recorded")
-        patient_id = _create_prospective(repository, probe, partner)
+        patient_id = create_prospective(repository, probe)
         return act_on(repository, partner, event, patient_id, ctx, now,
                       written=(f"Patient/{patient_id}",), prospective=True)
     written = learn_identifiers(repository, identified.patient_id, probe, partner)
@@ -195,8 +195,7 @@ def learn_identifiers(repository: Repository, patient_id: str, probe: dict[str, 
     return (f"Patient/{patient_id}",)
 
 
-def _create_prospective(repository: Repository, probe: dict[str, Any], partner: Partner
-                        ) -> str:
+def create_prospective(repository: Repository, probe: dict[str, Any]) -> str:
     """A Patient for someone the agency does not know yet, from what the hospital sent (who
     they are and how to reach them; no clinical content)."""
     patient = {"resourceType": "Patient",
