@@ -17,7 +17,10 @@ DISCHARGE = "discharge"  # notification-discharge, ADT^A03
 ADMIT = "admit"  # notification-admit, ADT^A01 (also A04, a registration)
 TRANSFER = "transfer"  # notification-transfer, ADT^A02
 UPDATE = "update"  # ADT^A08: patient information changed; no care-team action
-KINDS = (DISCHARGE, ADMIT, TRANSFER, UPDATE)
+# A hospital's referral posted as a Task + ServiceRequest (gateway/workflows/
+# hospital_referrals.py): only its person needs matching; ``message_id`` is the Task's id.
+REFERRAL = "referral"
+KINDS = (DISCHARGE, ADMIT, TRANSFER, UPDATE, REFERRAL)
 
 
 @dataclass(frozen=True)

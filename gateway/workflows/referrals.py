@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway.adapters.adt_event import ADMIT, DISCHARGE, TRANSFER, AdtEvent
+from gateway.adapters.adt_event import ADMIT, DISCHARGE, REFERRAL, TRANSFER, AdtEvent
 from gateway.db.models import LocalRecordRow, MatchReviewRow
 from gateway.fhir.repository import Repository
 from gateway.mappings.codes import PROFILE_TASK, TASK_REFERRAL
@@ -90,7 +90,7 @@ def take_event(repository: Repository, partner: Partner, event: AdtEvent,
     probe = crosswalked(event.patient, partner, ctx)
     identified = identify(repository, probe, trusted_systems(partner, ctx))
     if identified.how == "review":
-        if event.kind != DISCHARGE:
+        if event.kind not in (DISCHARGE, REFERRAL):
             return Taken("recorded", f"{event.kind}: the person matched no consumer with "
                                      f"certainty; no care-team notice sent")
         review_id = queue_review(repository, partner, event, identified, now)
@@ -98,7 +98,7 @@ def take_event(repository: Repository, partner: Partner, event: AdtEvent,
                                f"only uncertainly; match review {review_id} awaits an "
                                f"operator", review_id=review_id)
     if identified.patient_id is None:
-        if event.kind != DISCHARGE:
+        if event.kind not in (DISCHARGE, REFERRAL):
             return Taken("recorded", f"{event.kind}: not a consumer of the agency; recorded")
         patient_id = create_prospective(repository, probe)
         return act_on(repository, partner, event, patient_id, ctx, now,
@@ -114,6 +114,10 @@ def act_on(repository: Repository, partner: Partner, event: AdtEvent, patient_id
     if event.kind == DISCHARGE:
         return make_referral(repository, partner, event, patient_id, ctx, now,
                              written=written, prospective=prospective)
+    if event.kind == REFERRAL:
+        from gateway.workflows.hospital_referrals import attach_patient
+
+        return attach_patient(repository, event.message_id, patient_id, written=written)
     if event.kind in (ADMIT, TRANSFER):
         return notify_care_team(repository, partner, event, patient_id, ctx, now,
                                 written=written)
@@ -191,7 +195,7 @@ def learn_identifiers(repository: Repository, patient_id: str, probe: dict[str, 
     if not new:
         return ()
     patient["identifier"] = [*patient.get("identifier", []), *new]
-    repository.update("Patient", patient_id, _without_meta_version(patient))
+    repository.update("Patient", patient_id, without_version_meta(patient))
     return (f"Patient/{patient_id}",)
 
 
@@ -432,7 +436,7 @@ def _instant(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _without_meta_version(resource: dict[str, Any]) -> dict[str, Any]:
+def without_version_meta(resource: dict[str, Any]) -> dict[str, Any]:
     meta = {k: v for k, v in (resource.get("meta") or {}).items()
             if k not in ("versionId", "lastUpdated")}
     body = {k: v for k, v in resource.items() if k != "meta"}

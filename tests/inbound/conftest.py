@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.delivery.conftest import clock, make_worker  # noqa: F401 - fixtures
 from tests.partners.conftest import demo_agency, get_token, partners  # noqa: F401 - fixtures
 
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
@@ -37,7 +38,7 @@ def variant(message_id: str, **changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def hospital_headers(get_token) -> dict[str, str]:
+def hospital_headers(get_token) -> dict[str, str]:  # noqa: F811 - the fixture
     response = get_token(HOSPITAL, scope="system/Task.read system/ServiceRequest.read")
     assert response.status_code == 200, response.get_json()
     return {"Authorization": f"Bearer {response.get_json()['access_token']}",

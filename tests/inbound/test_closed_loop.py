@@ -10,7 +10,6 @@ import pytest
 
 from gateway.demo_endpoints import ReceivingFhirServer
 from gateway.partners.registry import Partner, PartnerRegistry
-from tests.delivery.conftest import clock, make_worker  # noqa: F401 - fixtures
 from tests.inbound.conftest import HOSPITAL, davinci_example, variant
 from tests.inbound.test_process_message import (
     consumer_patient_id,

@@ -66,7 +66,8 @@ def test_the_public_example_becomes_a_referral_task(app, client, auth, demo_agen
     [task] = referral_tasks(client, auth)
     assert task["id"] in response_outcome(response)["issue"][0]["diagnostics"]
     assert task["status"] == "requested" and task["intent"] == "order"
-    assert task["owner"] == {"reference": f"Organization/{fhir_id('organization', 'ORG-RCMH-ACCESS')}"}
+    access_unit = fhir_id("organization", "ORG-RCMH-ACCESS")
+    assert task["owner"] == {"reference": f"Organization/{access_unit}"}
     assert task["requester"]["reference"] == f"Organization/{demo_agency[HOSPITAL].organization}"
     # Discharged 2018-10-23 (local time): follow-up due within 7 and 30 days.
     deadlines = {e["url"]: e["valueDate"] for e in task["extension"]}

@@ -29,7 +29,6 @@ STATUS = {OK: 200, FATAL: 422, inbound_messages.TRANSIENT: 503}
 def process_message(state: Any, principal: Principal, body: Any) -> tuple[dict[str, Any], int]:
     """The response message and its HTTP status (FhirError for a body that is no message)."""
     partner = sending_partner(state, principal)
-    label = "FHIR message"
     try:
         received = davinci.event_from(body)
     except davinci.MessageError as error:

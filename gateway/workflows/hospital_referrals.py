@@ -1,0 +1,157 @@
+"""A hospital's referral posted as FHIR (a Task with the ServiceRequest it asks the agency to
+fulfil, in the style of the Gravity SDOH Clinical Care referral workflow and BSeR) becomes the
+agency's referral.
+
+The hospital creates the Task and ServiceRequest here (a ``transaction``, or one by one) with
+its own token; once the write has committed (gateway/workflows/inbound.py) the agency takes the
+referral in, as the gateway:
+
+- **who it is for**: ``Task.for`` is either our Patient (a literal reference, or a conditional
+  one on the hospital's own MRN, which the transaction resolves through the identifiers we
+  keep) or a Patient contained in the Task. A contained one is matched like a discharge's
+  person (gateway/workflows/referrals.py): a certain match links, no match makes a prospective
+  consumer, an uncertain one waits in the match review queue (the Task says so in its
+  ``businessStatus``) and is attached when an operator decides;
+- **what it is**: the Task becomes a cmh-task referral (code ``referral``, tag
+  ``hospital-referral``), requested by the sending hospital (whatever it claimed), owned by the
+  agency's Local Access unit;
+- then, like every inbound referral, it is handed to the local system as an intake record and
+  each change to it goes back to the hospital (gateway/adapters/intake.py, hospital.py).
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from gateway.adapters.adt_event import REFERRAL, AdtEvent
+from gateway.adapters.intake import ensure_registered
+from gateway.adapters.outbound import GATEWAY_TAGS
+from gateway.audit.events import disclosure_event
+from gateway.audit.log import record
+from gateway.auth import SYSTEM
+from gateway.fhir.errors import FhirError
+from gateway.fhir.repository import Repository
+from gateway.local.store import LocalRecordStore
+from gateway.local.translate import translator_for
+from gateway.mappings.codes import PROFILE_TASK, TASK_REFERRAL
+from gateway.partners.registry import Partner
+from gateway.workflows.referrals import Taken, local_access, take_event, without_version_meta
+
+if TYPE_CHECKING:
+    from gateway.state import GatewayState
+
+log = logging.getLogger(__name__)
+
+HOSPITAL_REFERRAL_TAG = {"system": GATEWAY_TAGS, "code": "hospital-referral",
+                         "display": "Referral from a hospital"}
+AWAITING_REVIEW = {"text": "awaiting identity review"}
+
+
+def receive(state: GatewayState, partner: Partner, submitted: list[dict[str, Any]]) -> None:
+    orders = {r["id"]: r for r in submitted if r.get("resourceType") == "ServiceRequest"}
+    for task in (r for r in submitted if r.get("resourceType") == "Task"):
+        focus = (task.get("focus") or {}).get("reference", "")
+        order = orders.get(focus.partition("/")[2]) if focus.startswith("ServiceRequest/") \
+            else None
+        take_referral(state, partner, task, order)
+
+
+def take_referral(state: GatewayState, partner: Partner, task: dict[str, Any],
+                  order: dict[str, Any] | None) -> Taken:
+    now = datetime.now(UTC)
+    with state.writing(SYSTEM) as repository:
+        ensure_registered(repository.session, state.config)
+        ctx = translator_for(state.config).context(LocalRecordStore(repository.session))
+        referral = _as_referral(task, partner, local_access(repository, ctx), now)
+        contained = _contained_patient(task)
+        repository.update("Task", referral["id"], referral)
+        if contained is None:
+            patient_id = _local_id((task.get("for") or {}).get("reference"), "Patient")
+            taken = Taken("referral", f"referral Task/{task['id']} taken in",
+                          patient_id=patient_id, task_id=task["id"],
+                          written=(f"Task/{task['id']}",))
+        else:
+            event = AdtEvent(kind=REFERRAL, message_id=task["id"], source="fhir",
+                             patient=contained, sender_name=partner.name)
+            taken = take_event(repository, partner, event, ctx, now)
+            if taken.outcome == "review":
+                current = repository.read("Task", task["id"]).json()
+                current["businessStatus"] = AWAITING_REVIEW
+                repository.update("Task", task["id"], without_version_meta(current))
+        record(repository, disclosure_event(
+            requester_kind="partner", requester_name=partner.id,
+            requester_organization=partner.organization, purpose="TREAT",
+            interaction="inbound", action="C", outcome="permit",
+            patients=[taken.patient_id] if taken.patient_id else [],
+            resources=list(dict.fromkeys([f"Task/{task['id']}", *taken.written,
+                                          *([f"ServiceRequest/{order['id']}"] if order
+                                            else [])])),
+            recorded=now, description=f"referral Task/{task['id']} from {partner.name}: "
+                                      f"{taken.detail}"[:1000]))
+    return taken
+
+
+def attach_patient(repository: Repository, task_id: str, patient_id: str, *,
+                   written: tuple[str, ...] = ()) -> Taken:
+    """The referral is for consumer ``patient_id``: its Task (and the ServiceRequest it
+    focuses on) say so, and the contained person goes."""
+    task = repository.read("Task", task_id).json()
+    task["for"] = {"reference": f"Patient/{patient_id}"}
+    task["contained"] = [c for c in task.get("contained", [])
+                         if c.get("resourceType") != "Patient"] or None
+    if task["contained"] is None:
+        del task["contained"]
+    if task.get("businessStatus") == AWAITING_REVIEW:
+        del task["businessStatus"]
+    repository.update("Task", task_id, without_version_meta(task))
+    changed = [f"Task/{task_id}"]
+    focus = _local_id((task.get("focus") or {}).get("reference"), "ServiceRequest")
+    if focus:
+        try:
+            order = repository.read("ServiceRequest", focus).json()
+        except FhirError:
+            order = None
+        if order is not None:
+            order["subject"] = {"reference": f"Patient/{patient_id}"}
+            order.pop("contained", None)
+            repository.update("ServiceRequest", focus, without_version_meta(order))
+            changed.append(f"ServiceRequest/{focus}")
+    return Taken("referral", f"referral Task/{task_id} is for Patient/{patient_id}",
+                 patient_id=patient_id, task_id=task_id, written=(*written, *changed))
+
+
+def _as_referral(task: dict[str, Any], partner: Partner, owner: dict[str, Any],
+                 now: datetime) -> dict[str, Any]:
+    referral = without_version_meta(copy.deepcopy(task))
+    meta = referral.setdefault("meta", {})
+    meta["profile"] = [PROFILE_TASK]
+    tags = [t for t in meta.get("tag", []) if t.get("code") != "hospital-referral"]
+    meta["tag"] = [*tags, HOSPITAL_REFERRAL_TAG]
+    referral["code"] = {"coding": [TASK_REFERRAL]}
+    referral["requester"] = {"reference": f"Organization/{partner.organization}",
+                             "display": partner.name}
+    referral["owner"] = owner
+    referral.setdefault("authoredOn", now.isoformat(timespec="seconds"))
+    referral["lastModified"] = now.isoformat(timespec="seconds")
+    if referral.get("status") == "draft":
+        referral["status"] = "requested"
+    return referral
+
+
+def _contained_patient(task: dict[str, Any]) -> dict[str, Any] | None:
+    reference = (task.get("for") or {}).get("reference", "")
+    if not reference.startswith("#"):
+        return None
+    for contained in task.get("contained", []):
+        if contained.get("id") == reference[1:] and contained.get("resourceType") == "Patient":
+            return {k: v for k, v in contained.items() if k != "id"}
+    return None
+
+
+def _local_id(reference: str | None, resource_type: str) -> str | None:
+    if not reference or not reference.startswith(f"{resource_type}/"):
+        return None
+    return reference.split("/", 1)[1]
+
