@@ -18,6 +18,7 @@ from gateway.auth import SYSTEM
 from gateway.fhir.bulk import BulkWriter
 from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import Repository
+from gateway.local.learned import keep_learned_identifiers
 from gateway.local.schemas import RecordProblem, record_problems
 from gateway.local.store import LocalRecordStore, consumer_of, content_hash
 from gateway.state import GatewayState
@@ -203,6 +204,8 @@ class RecordImporter:
                     outcome = replace(outcome, status="rejected",
                                       reasons=tuple(rejected.problems), record=item.record)
             outcomes.append(outcome)
+        keep_learned_identifiers(store.session,
+                                 [r for resources in mapped.values() for r in resources])
         return outcomes, mapped
 
     def _rebuild_in_bulk(self, outcomes: list[Outcome], chunk: list[SourceRecord],
@@ -282,7 +285,9 @@ class RecordImporter:
         held_index = repository.index.snapshot()
         try:
             store.put(record, digest)
-            written = self._store_fhir(self.translator.resources_for(record, store), repository)
+            resources = self.translator.resources_for(record, store)
+            keep_learned_identifiers(repository.session, resources)
+            written = self._store_fhir(resources, repository)
         except RecordRejected as rejected:
             savepoint.rollback()
             repository.index.restore(held_index)

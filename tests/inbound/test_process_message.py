@@ -277,3 +277,28 @@ def test_only_hospitals_send_notifications(client, auth, demo_agency, get_token)
     assert (as_school.status_code, as_operator.status_code, anonymous.status_code) == (
         403, 403, 401)
     assert referral_tasks(client, auth) == []
+
+
+def test_a_learned_mrn_survives_the_next_import_of_the_consumer(
+        client, auth, demo_agency, hospital_headers):
+    identifiers = [{"system": MRN_SYSTEM, "value": "SB-000417"},
+                   {"system": MEDICAID, "value": "0014382291"}]
+    process(client, variant("elena-mrn", patient={**ELENA, "identifier": identifiers}),
+            hospital_headers)
+    # C-1001's record as the local system sends it again, with a new phone number.
+    record = {"type": "consumer", "id": "C-1001", "name": {"given": ["Elena", "Rosa"],
+                                                           "family": "Martínez"},
+              "birth_date": "1988-04-12", "gender": "female",
+              "identifiers": {"agency_number": "2019-0417", "medicaid_id": "0014382291"},
+              "eligibility": [{"group": "mental-illness", "since": "2019-05-06"}],
+              "application_date": "2019-04-22", "active": True}
+    record = {**record, "updated_at": "2026-11-30T12:00:00Z",
+              "contacts": [{"kind": "phone", "value": "517-555-0199", "use": "mobile"}]}
+
+    imported = client.post("/local/records", json=[record], headers=auth)
+
+    assert imported.status_code == 200, imported.get_json()
+    patient = client.get(f"/fhir/Patient/{consumer_patient_id('C-1001')}", headers=auth).get_json()
+    assert patient["telecom"][0]["value"] == "517-555-0199"  # the import did change it
+    assert {"system": MRN_SYSTEM, "value": "SB-000417"} in [
+        {"system": i["system"], "value": i["value"]} for i in patient["identifier"]]
