@@ -50,6 +50,8 @@ class Config:
     # a webhook they are posted to.
     intake_folder: Path | None = None
     intake_webhook: str | None = None
+    # Who may connect to ``gateway mllp`` (CIDRs); empty: the hospital partners' mllp_sources.
+    mllp_allowed_sources: tuple[str, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -81,6 +83,7 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
         intake_folder=Path(env["GATEWAY_INTAKE_FOLDER"]) if env.get("GATEWAY_INTAKE_FOLDER")
         else None,
         intake_webhook=env.get("GATEWAY_INTAKE_WEBHOOK") or None,
+        mllp_allowed_sources=_keys(env.get("GATEWAY_MLLP_ALLOWED_SOURCES")),
         delivery_max_attempts=int(env.get("GATEWAY_DELIVERY_MAX_ATTEMPTS")
                                   or config.delivery_max_attempts),
         **{name: float(env[f"GATEWAY_{name.upper()}"]) for name in (

@@ -72,6 +72,7 @@ class Companions:
 
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     endpoints: dict[str, str] = field(default_factory=dict)  # partner id -> URL or folder
+    mllp_port: int | None = None
 
     def stop(self) -> None:
         for process in self.processes:
@@ -83,6 +84,9 @@ class Companions:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+
+
+DEMO_MLLP_PORT = 2575  # the port IANA registered for HL7 over MLLP
 
 
 def start_companions(config: Config) -> Companions:
@@ -129,6 +133,11 @@ def start_companions(config: Config) -> Companions:
         companions.processes.append(_spawn(
             [sys.executable, "-m", "gateway.cli", "deliver", "--name", "demo-worker"],
             logs / "delivery-worker.log", environment))
+        # Hospitals' HL7 v2 over MLLP (the demo hospital lists 127.0.0.1 as its source).
+        companions.mllp_port = _free_or_other(DEMO_MLLP_PORT)
+        companions.processes.append(_spawn(
+            [sys.executable, "-m", "gateway.cli", "mllp", "--port",
+             str(companions.mllp_port)], logs / "mllp.log", environment))
     except BaseException:
         companions.stop()
         raise

@@ -134,3 +134,41 @@ def test_an_edit_reaches_the_consented_partner_within_seconds_and_no_one_else(de
     assert requests.get(f"{demo['pcp']}/CarePlan/{unconsented_plan['id']}",
                         timeout=2).status_code == 404
     assert deliveries_audited(demo, unconsented) == 0
+
+
+DAVINCI_EXAMPLE = (Path(__file__).resolve().parents[2] / "shared" / "conformance"
+                   / "davinci-discharge-notification-message-bundle-01.json")
+
+
+def test_the_public_discharge_example_becomes_a_referral_reported_back_to_the_hospital(
+        demo, tmp_path):
+    base = demo["base"]
+    hospital = re.search(r"hospital-stbrigid\s+(http://\S+)",
+                         (tmp_path / "demo.out").read_text()).group(1)
+    token = subprocess.run([GATEWAY, "partners", "token", "hospital-stbrigid", "--url", base,
+                            "--scope", "system/Task.read", "--token-only"],
+                           capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    answer = requests.post(f"{base}/fhir/$process-message", data=DAVINCI_EXAMPLE.read_bytes(),
+                           headers={"Authorization": f"Bearer {token}",
+                                    "Content-Type": "application/fhir+json"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["entry"][0]["resource"]["response"]["code"] == "ok"
+
+    # An operator finds it on the worklist, receives and accepts it ...
+    worklist = requests.get(f"{base}/admin/referrals", headers=OPERATOR, timeout=5).json()
+    [referral] = worklist["referrals"]
+    task_id = referral["task"].rpartition("/")[2]
+    for status in ("received", "accepted"):
+        task = requests.get(f"{base}/fhir/Task/{task_id}", headers=OPERATOR, timeout=5).json()
+        task["status"] = status
+        moved = requests.put(f"{base}/fhir/Task/{task_id}", json=task, timeout=10,
+                             headers={**OPERATOR, "Content-Type": "application/fhir+json"})
+        assert moved.status_code == 200, moved.text
+
+    # ... and the demo hospital hears of it, and the local system got the intake.
+    reported = wait_for(lambda: (lambda r: r.ok and r.json().get("status") == "accepted")(
+        requests.get(f"{hospital}/Task/{task_id}", timeout=2)), 15,
+        "the acceptance at the demo hospital")
+    assert reported
+    intake = tmp_path / "var" / "local-outbox" / "intake"
+    assert wait_for(lambda: list(intake.glob("*.intake.json")), 15, "the intake record")

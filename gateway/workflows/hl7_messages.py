@@ -1,0 +1,135 @@
+"""HL7 v2 ADT messages in, ACKs out: the same path for ``POST /hl7v2`` and ``gateway mllp``.
+
+``receive_hl7`` takes the raw bytes and the sender: over HTTP the partner behind the access
+token; over MLLP the peer address, which (with MSH-4, the sending facility) names the hospital
+partner whose registration lists that address (``endpoints.mllp_sources``, CIDRs) and that
+facility (``endpoints.hl7_facility``). It always answers with an ACK (original acknowledgment
+mode, HL7 v2.5.1 chapter 2):
+
+- **AA**: accepted; the message became what gateway/workflows/referrals.py makes of it;
+- **AE**: the content is wrong (a required field missing, a bad date): resending it unchanged
+  will not help; ERR says where;
+- **AR**: it cannot be processed at all (not HL7, an unknown character set, an unsupported
+  message type, version or trigger, a sender we do not know) or not now (our side failed): the
+  sender may try again later.
+
+Accepted and content-refused messages are kept with their ACK, so the same MSH-10 from the
+same sender gets the same ACK and changes nothing (gateway/workflows/inbound_messages.py).
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import TYPE_CHECKING
+
+from gateway.adapters import hl7v2
+from gateway.adapters.hl7v2 import Hl7Error, Hl7Message
+from gateway.partners.registry import Partner, PartnerRegistry
+from gateway.workflows import inbound_messages
+from gateway.workflows.inbound_messages import FATAL, OK, Result
+
+if TYPE_CHECKING:
+    from gateway.state import GatewayState
+
+log = logging.getLogger(__name__)
+
+ACK_CODE = {OK: hl7v2.ACCEPT, FATAL: hl7v2.ERROR, inbound_messages.TRANSIENT: hl7v2.REJECT}
+
+
+def receive_hl7(state: GatewayState, raw: bytes, *, partner: Partner | None = None,
+                peer: str | None = None) -> bytes:
+    """The ACK for one message (``partner``: the authenticated sender over HTTP; ``peer``:
+    the source address over MLLP)."""
+    content = raw.decode("latin-1")  # kept as received, whatever the declared charset
+    try:
+        message = hl7v2.parse(raw)
+    except Hl7Error as error:
+        inbound_messages.refuse(state, partner, message_id=None, source="hl7v2",
+                                content=content, result=Result(FATAL, error.text),
+                                label="HL7 v2 message")
+        return hl7v2.ack(raw, error.ack_code, error.text, error)
+    label = f"{message.message_type}^{message.trigger}"
+    sender = _sender(state, message, partner, peer)
+    if isinstance(sender, Hl7Error):
+        inbound_messages.refuse(state, None, message_id=message.control_id, source="hl7v2",
+                                content=content, result=Result(FATAL, sender.text),
+                                label=label)
+        return hl7v2.ack(message, sender.ack_code, sender.text, sender)
+    seen = inbound_messages.stored_answer(state, sender.id, message.control_id)
+    if seen is not None:
+        return seen.answer.encode(message.codec, errors="replace")
+    try:
+        event = hl7v2.to_event(message)
+    except Hl7Error as error:
+        answer = hl7v2.ack(message, error.ack_code, error.text, error)
+        if error.ack_code == hl7v2.ERROR:  # the content: the same message gets the same ACK
+            inbound_messages.refuse(state, sender, message_id=message.control_id,
+                                    source="hl7v2", content=content,
+                                    result=Result(FATAL, error.text,
+                                                  answer=answer.decode(message.codec)),
+                                    label=label)
+        else:
+            inbound_messages.refuse(state, None, message_id=None, source="hl7v2",
+                                    content=content, result=Result(FATAL, error.text),
+                                    label=label)
+        return answer
+    result = inbound_messages.receive(state, sender, event, content,
+                                      lambda r: _ack_text(message, r), label=label)
+    return result.answer.encode(message.codec, errors="replace")
+
+
+def _ack_text(message: Hl7Message, result: Result) -> str:
+    code = ACK_CODE[result.code]
+    error = None if code == hl7v2.ACCEPT else Hl7Error(
+        code, result.text, "", hl7v2.APPLICATION_INTERNAL_ERROR)
+    return hl7v2.ack(message, code, result.text, error).decode(message.codec)
+
+
+def _sender(state: GatewayState, message: Hl7Message, partner: Partner | None,
+            peer: str | None) -> Partner | Hl7Error:
+    """The sending hospital, or why we cannot tell (an AR)."""
+    facility = message.sending_facility.split("^")[0]
+    if partner is not None:
+        expected = partner.endpoints.get("hl7_facility")
+        if expected and expected != facility:
+            return Hl7Error(hl7v2.REJECT, f"MSH-4 {facility!r} is not {partner.id}'s "
+                                          f"facility {expected!r}", "MSH-4")
+        if partner.kind != "hospital" and "MessageHeader" not in partner.submits:
+            return Hl7Error(hl7v2.REJECT, f"{partner.id} is not registered to send ADT "
+                                          f"messages", "MSH-4")
+        return partner
+    with state.session_factory() as session:
+        partners = PartnerRegistry(session).all()
+    found = [p for p in partners if p.enabled and p.kind == "hospital"
+             and _listed(peer, p.endpoints.get("mllp_sources", ""))
+             and p.endpoints.get("hl7_facility", facility) == facility]
+    if len(found) != 1:
+        log.warning("HL7 v2 from %s, MSH-4 %r: %d hospital partners match", peer, facility,
+                    len(found))
+        return Hl7Error(hl7v2.REJECT, f"no single registered hospital sends as {facility!r} "
+                                      f"from {peer}", "MSH-4")
+    return found[0]
+
+
+def _listed(peer: str | None, sources: str) -> bool:
+    if not peer:
+        return False
+    try:
+        address = ipaddress.ip_address(peer.split("%")[0])
+        return any(address in ipaddress.ip_network(s.strip(), strict=False)
+                   for s in sources.split(",") if s.strip())
+    except ValueError:
+        return False
+
+
+def mllp_sources(state: GatewayState) -> list[str]:
+    """Who may connect to the MLLP listener: GATEWAY_MLLP_ALLOWED_SOURCES when set, otherwise
+    every enabled hospital partner's ``endpoints.mllp_sources``."""
+    configured = state.config.mllp_allowed_sources
+    if configured:
+        return list(configured)
+    with state.session_factory() as session:
+        partners = PartnerRegistry(session).all()
+    return list(dict.fromkeys(
+        source.strip() for p in partners if p.enabled and p.kind == "hospital"
+        for source in p.endpoints.get("mllp_sources", "").split(",") if source.strip()))
