@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.adapters import hl7v2
 from gateway.adapters.hl7v2 import Hl7Error, Hl7Message
@@ -59,7 +60,7 @@ def receive_hl7(state: GatewayState, raw: bytes, *, partner: Partner | None = No
     if seen is not None:
         return seen.answer.encode(message.codec, errors="replace")
     try:
-        event = hl7v2.to_event(message)
+        event = hl7v2.to_event(message, sender_zone=_zone(sender))
     except Hl7Error as error:
         answer = hl7v2.ack(message, error.ack_code, error.text, error)
         if error.ack_code == hl7v2.ERROR:  # the content: the same message gets the same ACK
@@ -109,6 +110,17 @@ def _sender(state: GatewayState, message: Hl7Message, partner: Partner | None,
         return Hl7Error(hl7v2.REJECT, f"no single registered hospital sends as {facility!r} "
                                       f"from {peer}", "MSH-4")
     return found[0]
+
+
+def _zone(partner: Partner) -> ZoneInfo | None:
+    """The hospital's time zone (``endpoints.hl7_timezone``, an IANA name), in which times
+    sent without an offset are read; None: such times keep only their date."""
+    name = partner.endpoints.get("hl7_timezone")
+    try:
+        return ZoneInfo(name) if name else None
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("partner %s: unknown hl7_timezone %r", partner.id, name)
+        return None
 
 
 def _listed(peer: str | None, sources: str) -> bool:
