@@ -10,6 +10,9 @@ from gateway.fhir.search import SearchParameterRegistry
 TYPE_INTERACTIONS = ("read", "vread", "update", "delete", "history-instance", "history-type",
                      "create", "search-type")
 SYSTEM_INTERACTIONS = ("transaction", "batch")
+# Operations beyond $validate, by the resource type they are defined on.
+TYPE_OPERATIONS = {"Patient": [
+    {"name": "match", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-match"}]}
 
 
 def capability_statement(base_url: str, registry: SearchParameterRegistry,
@@ -42,7 +45,8 @@ def capability_statement(base_url: str, registry: SearchParameterRegistry,
                 for p in params
             ],
             "operation": [{"name": "validate",
-                           "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}],
+                           "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
+                          *TYPE_OPERATIONS.get(resource_type, [])],
         })
         resources[-1] = {k: v for k, v in resources[-1].items() if v != []}
     return {

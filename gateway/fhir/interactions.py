@@ -5,4 +5,5 @@ INTERACTIONS = {"fhir.metadata": "capabilities", "fhir.transaction_or_batch": "t
                 "fhir.search_type": "search-type", "fhir.create": "create", "fhir.read": "read",
                 "fhir.vread": "vread", "fhir.update": "update", "fhir.delete": "delete",
                 "fhir.history_type": "history-type", "fhir.history_instance": "history-instance",
-                "fhir.validate": "operation-validate"}
+                "fhir.validate": "operation-validate",
+                "fhir.match": "operation-match"}

@@ -12,6 +12,8 @@ from gateway.fhir.bundles import process_bundle
 from gateway.fhir.errors import FhirError, issue, outcome
 from gateway.fhir.http import Prefer, fhir_response, json_body, negotiate
 from gateway.fhir.interactions import INTERACTIONS
+from gateway.fhir.operations.match import match_operation
+from gateway.fhir.operations.process_message import process_message as process_message_operation
 from gateway.fhir.operations.validate import validate_operation
 from gateway.fhir.rendering import history_bundle, resource_text, searchset
 from gateway.fhir.repository import ID_PATTERN, StoredResource, WriteResult
@@ -22,7 +24,7 @@ bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
 PUBLIC_ENDPOINTS = {"fhir.metadata"}
 # AuditEvent subtypes (restful-interaction codes) where the metrics label differs.
-AUDITED_AS = {"operation-validate": "operation"}
+AUDITED_AS = {"operation-validate": "operation", "operation-match": "operation"}
 # Query parameters that shape the response rather than select resources.
 FORMAT_PARAMS = {"_format", "_pretty"}
 
@@ -36,8 +38,9 @@ def gate() -> None:
     resource_type = (request.view_args or {}).get("resource_type")
     if resource_type and is_supported(resource_type):
         permission = INTERACTION_PERMISSION.get(request.method, "r")
-        if request.endpoint in ("fhir.search_type", "fhir.validate"):
-            permission = "s" if request.endpoint == "fhir.search_type" else "r"
+        if request.endpoint in ("fhir.search_type", "fhir.validate", "fhir.match"):
+            # $match finds Patients as a search does (a POST that creates nothing).
+            permission = "r" if request.endpoint == "fhir.validate" else "s"
         authorize(g.principal, resource_type, permission)
 
 
@@ -139,6 +142,13 @@ def transaction_or_batch() -> Response:
     return fhir_response(process_bundle(gateway_state(), bundle, prefer, g.principal))
 
 
+@bp.post("/$process-message")
+def process_message() -> Response:
+    g.interaction = "operation"
+    body, status = process_message_operation(gateway_state(), g.principal, json_body(request))
+    return fhir_response(body, status)
+
+
 # -- type level ----------------------------------------------------------------------------------
 
 @bp.get("/<resource_type>")
@@ -184,6 +194,13 @@ def validate(resource_type: str, resource_id: str | None = None) -> Response:
     body = json_body(request)
     return fhir_response(validate_operation(state.validator, resource_type, body,
                                             request.args.get("profile"), resource_id))
+
+
+@bp.post("/<resource_type>/$match")
+def match(resource_type: str) -> Response:
+    if checked_type(resource_type) != "Patient":
+        raise FhirError(400, "not-supported", f"$match is defined on Patient, not {resource_type}")
+    return fhir_response(match_operation(gateway_state(), g.principal, json_body(request)))
 
 
 # -- instance level ------------------------------------------------------------------------------
