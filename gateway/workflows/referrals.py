@@ -42,7 +42,7 @@ from gateway.mappings.codes import PROFILE_TASK, TASK_REFERRAL
 from gateway.mappings.context import DEFAULT_MEDICAID_SYSTEM, MappingContext
 from gateway.partners.registry import Partner
 from gateway.workflows import followup
-from gateway.workflows.patient_matching import CERTAIN, Candidate, find_candidates
+from gateway.workflows.patient_matching import Candidate, find_candidates, sole_certain
 
 FHIR_BASE = "http://fhir-care-gateway.example/fhir"
 GATEWAY_TAGS = f"{FHIR_BASE}/CodeSystem/cmh-tag"
@@ -172,11 +172,11 @@ def crosswalked(patient: dict[str, Any], partner: Partner, ctx: MappingContext
 def identify(repository: Repository, probe: dict[str, Any], trusted: Collection[str]
              ) -> Identified:
     candidates = tuple(find_candidates(repository, probe, trusted_systems=trusted))
-    certain = [c for c in candidates if c.score >= CERTAIN]
-    if len(certain) == 1:
-        how = "identifier" if any(r.startswith("identifier") for r in certain[0].reasons) \
+    certain = sole_certain(candidates)
+    if certain is not None:
+        how = "identifier" if any(r.startswith("identifier") for r in certain.reasons) \
             else "demographics"
-        return Identified(certain[0].patient_id, how, candidates)
+        return Identified(certain.patient_id, how, candidates)
     if candidates:  # uncertain, or more than one certain: a person must decide
         return Identified(None, "review", candidates)
     return Identified(None, "none")
