@@ -25,6 +25,9 @@ from gateway.local.routes import bp as local_blueprint
 from gateway.observability import make_metrics
 from gateway.partners.routes import bp as partners_blueprint
 from gateway.state import GatewayState, gateway_state, release_request_connection
+from gateway.workflows.hl7_routes import bp as hl7_blueprint
+from gateway.workflows.match_routes import bp as matches_blueprint
+from gateway.workflows.referral_routes import bp as referrals_blueprint
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,9 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(local_blueprint)
     app.register_blueprint(partners_blueprint)
     app.register_blueprint(deliveries_blueprint)
+    app.register_blueprint(referrals_blueprint)
+    app.register_blueprint(matches_blueprint)
+    app.register_blueprint(hl7_blueprint)
     _register_operations_endpoints(app)
     _register_error_handlers(app)
     _register_metrics_hooks(app)

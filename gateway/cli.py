@@ -125,6 +125,18 @@ fhir-care-gateway demo
 {partner_lines}
   dead letters   http://{host}:{port}/admin/deliveries?status=dead (operator token)
 
+  hospitals      discharge notifications: POST {base}/$process-message (Da Vinci), HL7 v2
+                 ADT: POST http://{host}:{port}/hl7v2 or MLLP on 127.0.0.1:{companions.mllp_port}
+                 referrals  http://{host}:{port}/admin/referrals   (open, by FUH deadline)
+                 matches    http://{host}:{port}/admin/matches     (uncertain people)
+                 intake     {config.var_dir / "local-outbox" / "intake"}
+  send the public Da Vinci discharge example as St. Brigid:
+       TOKEN=$(gateway partners token hospital-stbrigid --url http://{host}:{port} \\
+               --scope 'system/Task.read' --token-only)
+       curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/fhir+json' \\
+            --data @../shared/conformance/davinci-discharge-notification-message-bundle-01.json \\
+            '{base}/$process-message'
+
   try: curl -H 'Authorization: Bearer {keys[0]}' '{base}/Patient?_count=5'
        gateway partners token pcp-cedar --url http://{host}:{port}
   Ctrl-C stops it.
@@ -251,9 +263,13 @@ def workflows() -> None:
 
 @workflows.command("run")
 def workflows_run() -> None:
-    """Bring every consumer's due-assessment and plan-review Tasks up to date."""
+    """Bring every consumer's due-assessment and plan-review Tasks up to date, and flag
+    hospital referrals past a follow-up deadline (run daily)."""
+    from datetime import UTC, datetime
+
     from gateway.app import create_app
     from gateway.local.translate import translator_for
+    from gateway.workflows.referral_deadlines import flag_overdue
     from gateway.workflows.refresh import refresh_due_tasks
 
     config = config_from_env()
@@ -261,10 +277,11 @@ def workflows_run() -> None:
     state = create_app(config).extensions["gateway"]
     try:
         summary = refresh_due_tasks(state, translator_for(config))
+        flagged = flag_overdue(state, datetime.now(UTC).date())
     finally:
-        state.engine.dispose()
+        state.close()
     click.echo(f"{summary.consumers} consumers, {summary.tasks} due Tasks, "
-               f"{summary.changed} changed")
+               f"{summary.changed} changed; {flagged} referrals newly overdue")
 
 
 # -- deliveries ----------------------------------------------------------------------------------
@@ -318,6 +335,49 @@ def deliver(once: bool, batch_size: int, name: str | None) -> None:
     if summary is not None:
         counts = ", ".join(f"{kind} {n}" for kind, n in sorted(summary.counts.items()))
         click.echo(f"deliveries: {counts or 'none due'}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=2575, show_default=True, type=click.IntRange(0, 65535))
+def mllp(host: str, port: int) -> None:
+    """HL7 v2 listener over MLLP (ADT in, ACK out). Connections are taken only from the
+    addresses in GATEWAY_MLLP_ALLOWED_SOURCES (CIDRs, comma-separated), or else from those
+    the hospital partners list in endpoints.mllp_sources."""
+    import signal
+
+    from gateway.adapters.mllp import MllpServer
+    from gateway.app import create_app
+    from gateway.workflows.hl7_messages import mllp_sources, receive_hl7
+
+    config = config_from_env()
+    _check_migrated(config)
+    state = create_app(config).extensions["gateway"]
+    allowed = mllp_sources(state)
+    if not allowed:
+        raise CliError("no source may send: set GATEWAY_MLLP_ALLOWED_SOURCES or register a "
+                       "hospital partner with endpoints.mllp_sources")
+    try:
+        server = MllpServer(host, port, lambda raw, peer: receive_hl7(state, raw, peer=peer),
+                            allowed)
+    except (OSError, ValueError) as error:
+        raise CliError(f"cannot listen on {host}:{port}: "
+                       f"{getattr(error, 'strerror', None) or error}") from None
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    bound_host, bound_port = server.server_address[:2]
+    click.echo(f"MLLP listening on {bound_host}:{bound_port}, accepting "
+               f"{', '.join(str(a) for a in allowed)}", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        state.close()
+
+
+def _stop_on_sigterm(*_: object) -> None:
+    raise KeyboardInterrupt  # serve_forever returns; the finally block shuts down cleanly
 
 
 @cli.group()
@@ -535,7 +595,9 @@ def partners_enable(partner_id: str) -> None:
 @click.option("--scope", default="system/*.read", show_default=True)
 @click.option("--url", "base_url", default="http://127.0.0.1:8080", show_default=True,
               help="the gateway's base URL")
-def partners_token(partner_id: str, key_path: Path | None, scope: str, base_url: str) -> None:
+@click.option("--token-only", is_flag=True, help="print only the access token")
+def partners_token(partner_id: str, key_path: Path | None, scope: str, base_url: str,
+                   token_only: bool) -> None:
     """Get an access token as a partner would (SMART Backend Services); prints the token
     response. For trying the demo: a real partner signs with its own key on its own side."""
     import requests
@@ -555,9 +617,10 @@ def partners_token(partner_id: str, key_path: Path | None, scope: str, base_url:
             client_assertion(key, partner_id, url), scope), timeout=10)
     except requests.RequestException as error:
         raise CliError(f"cannot reach {url}: {_first_line(error)}") from None
-    click.echo(response.text.strip())
     if response.status_code != 200:
+        click.echo(response.text.strip(), err=token_only)
         sys.exit(1)
+    click.echo(response.json()["access_token"] if token_only else response.text.strip())
 
 
 def _set_enabled(partner_id: str, enabled: bool) -> None:
@@ -591,6 +654,140 @@ def audit_verify() -> None:
     if result.broken is not None:
         raise CliError(str(result.broken))
     click.echo(f"audit chain intact: {result.entries} entries")
+
+
+# -- referrals -----------------------------------------------------------------------------------
+
+@cli.group()
+def referrals() -> None:
+    """Open discharge referrals and their 7- and 30-day follow-up deadlines (HEDIS FUH)."""
+
+
+@contextmanager
+def _gateway_state() -> Iterator[Any]:
+    """The app's state on the migrated GATEWAY_DATABASE_URL, closed after."""
+    from gateway.app import create_app
+
+    config = config_from_env()
+    _check_migrated(config)
+    state = create_app(config).extensions["gateway"]
+    try:
+        yield state
+    finally:
+        state.close()
+
+
+@referrals.command("list")
+@click.option("--overdue", is_flag=True, help="only those past a follow-up deadline")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def referrals_list(overdue: bool, as_json: bool) -> None:
+    """Open referrals with follow-up deadlines, most urgent first (overdue first)."""
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from gateway.workflows.referral_deadlines import open_referrals
+
+    today = datetime.now(UTC).date()
+    with _gateway_state() as state:
+        try:
+            found = open_referrals(state, today, overdue_only=overdue)
+        except Exception as error:  # noqa: BLE001 - database down and the like: one line
+            raise CliError(f"cannot list referrals: {_first_line(error)}") from None
+    if as_json:
+        for item in found:
+            click.echo(json.dumps(item.to_json()))
+        return
+    table = Table("Task", "Patient", "Status", "Discharged", "7-day due", "30-day due",
+                  "Days left", "Overdue", "Business status", box=None, pad_edge=False)
+    for item in found:
+        table.add_row(item.task_id, item.patient or "", item.status,
+                      item.discharged_on.isoformat(), item.due_7_day.isoformat(),
+                      item.due_30_day.isoformat(), str(item.days_left),
+                      ", ".join(item.overdue), item.business_status or "")
+    # Piped, the table keeps its rows on one line each rather than fitting 80 columns.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
+    if found:
+        console.print(table)
+    click.echo(f"{len(found)} open referral{'s' if len(found) != 1 else ''}"
+               f"{' past a deadline' if overdue else ''} on {today.isoformat()}", err=True)
+
+
+@referrals.command("flag-overdue")
+def referrals_flag_overdue() -> None:
+    """Set businessStatus on open referrals past a follow-up deadline (run daily)."""
+    from datetime import UTC, datetime
+
+    from gateway.workflows.referral_deadlines import flag_overdue
+
+    with _gateway_state() as state:
+        try:
+            flagged = flag_overdue(state, datetime.now(UTC).date())
+        except Exception as error:  # noqa: BLE001 - database down and the like: one line
+            raise CliError(f"cannot flag overdue referrals: {_first_line(error)}") from None
+    click.echo(f"flagged {flagged} overdue referral{'s' if flagged != 1 else ''}")
+
+
+@cli.group()
+def matches() -> None:
+    """Hospital events whose person matched a consumer only uncertainly (the review queue)."""
+
+
+@matches.command("list")
+@click.option("--status", type=click.Choice(["open", "linked", "created"]), default="open",
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def matches_list(status: str, as_json: bool) -> None:
+    """Match reviews, oldest first, with their scored candidates."""
+    from gateway.workflows import match_review
+
+    with _gateway_state() as state:
+        found = match_review.reviews(state, status, limit=10_000)
+    for review in found:
+        if as_json:
+            click.echo(json.dumps(review.to_json(), ensure_ascii=False))
+            continue
+        candidates = ", ".join(f"Patient/{c['patient_id']} {c['grade']} {c['score']}"
+                               for c in review.candidates)
+        click.echo(f"{review.id}\t{review.partner_id}\t{review.kind}\t"
+                   f"{review.person['name']} {review.person.get('birth_date') or ''}\t"
+                   f"{candidates}")
+    if not as_json:
+        click.echo(f"{len(found)} {status} review{'s' if len(found) != 1 else ''}", err=True)
+
+
+@matches.command("link")
+@click.argument("review_id", type=int)
+@click.argument("patient_id")
+def matches_link(review_id: int, patient_id: str) -> None:
+    """The person of review REVIEW_ID is consumer PATIENT_ID (a Patient id)."""
+    _decide(review_id, patient_id)
+
+
+@matches.command("new")
+@click.argument("review_id", type=int)
+def matches_new(review_id: int) -> None:
+    """The person of review REVIEW_ID is none of the candidates: take them in as new."""
+    _decide(review_id, None)
+
+
+def _decide(review_id: int, patient_id: str | None) -> None:
+    import getpass
+
+    from gateway.auth import Principal
+    from gateway.fhir.errors import FhirError
+    from gateway.workflows import match_review
+
+    operator = Principal(kind="operator", name=f"cli:{getpass.getuser()}")
+    with _gateway_state() as state:
+        try:
+            taken = (match_review.link(state, review_id, patient_id, operator)
+                     if patient_id is not None
+                     else match_review.take_in_as_new(state, review_id, operator))
+        except FhirError as error:
+            raise CliError(str(error)) from None
+    click.echo(taken.detail)
 
 
 def _first_line(error: BaseException) -> str:

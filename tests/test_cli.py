@@ -13,7 +13,9 @@ from gateway.cli import cli
 from tests.api.builders import care_plan, patient
 
 COMMANDS = [[], ["serve"], ["demo"], ["db"], ["db", "upgrade"], ["validate"], ["import"],
-            ["poll"], ["workflows"], ["workflows", "run"]]
+            ["poll"], ["workflows"], ["workflows", "run"], ["mllp"], ["referrals"],
+            ["referrals", "list"], ["referrals", "flag-overdue"], ["matches"],
+            ["matches", "list"], ["matches", "link"], ["matches", "new"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -1,10 +1,10 @@
-"""HL7 v2 ADT in, ACK out: hospital admit/transfer/discharge/update messages as ``AdtEvent``.
+"""HL7 v2 on the wire: bytes in, a parsed ``Hl7Message``; an ACK out.
 
-    message = parse(raw)            # bytes as received (MLLP framing and \\n separators are fine)
-    event = to_event(message)       # AdtEvent: Patient, Encounter, Conditions, Organization
-    answer = ack(message, "AA")     # the ACK, in the message's version and character set
+    message = parse(raw)                    # bytes as received (MLLP framing, \\n separators)
+    event = adt_v2.event_from_v2(message)   # gateway/mappings/adt_v2.py: the AdtEvent
+    answer = ack(message, "AA")             # in the message's version and character set
 
-Any of the three steps may raise ``Hl7Error``; ``ack(raw, error.ack_code, error=error)`` then
+``parse`` (and the mapping) raise ``Hl7Error``; ``ack(raw, error.ack_code, error=error)`` then
 answers it, even for bytes that are not HL7 at all. The ACK follows HL7 v2.5.1 chapter 2
 (2.9 acknowledgment, 2.15.8 ERR, 2.15.8/2.14 MSA) in original acknowledgment mode: ``AA``
 taken, ``AE`` the content is wrong (resending it unchanged will not help), ``AR`` the message
@@ -21,33 +21,30 @@ Decisions worth knowing:
   UTF-8 if it is valid UTF-8 and as ISO 8859-1 otherwise, with a note: an empty MSH-18 is a
   sender that never thought about it, and refusing a discharge over it would cost a referral.
   A charset that *is* declared and does not fit the bytes is ``AE`` (the bytes are corrupt).
-- **Parsing** uses hl7apy with ``VALIDATION_LEVEL.TOLERANT`` and no group detection, so
-  Z-segments, extra fields and out-of-order segments pass; segments hl7apy does not know for the
-  version are dropped with a note. What the events need is checked here instead: a PID with an
-  identifier (or a name and birth date), a name, a PV1 (except for A08), valid dates.
-- **Times** without an offset are read in ``sender_zone`` when the caller gives one, else in
-  the offset of MSH-7 (HL7: the sender's zone is implied), else only their date is kept (FHIR
-  needs a zone with a time; a guessed zone could move a discharge to another day).
-- **A03 without PV1-45** is taken: the discharge time is EVN-2 (else MSH-7), with a note,
-  since the referral only needs the discharge day and losing it would lose the follow-up.
+- **Parsing** uses hl7apy (``VALIDATION_LEVEL.TOLERANT``), field by field and only for the
+  fields someone reads: hl7apy builds a validated object per component and subcomponent
+  (~50 µs each), so parsing a whole message costs 5-30 ms while the header and the fields the
+  mapping reads cost a fraction of that. ``Hl7Message.message`` still gives the whole message
+  as an hl7apy tree. Z-segments, extra fields and out-of-order segments pass; segments hl7apy
+  does not know for the version are dropped with a note.
 """
 from __future__ import annotations
 
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone, tzinfo
-from functools import lru_cache
+from datetime import datetime
+from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
-from urllib.parse import quote
 
+import hl7apy
+import hl7apy.core
+import hl7apy.factories
 from hl7apy import load_reference
 from hl7apy.consts import VALIDATION_LEVEL
-from hl7apy.core import Field, Message, Segment
+from hl7apy.core import Field, Message
 from hl7apy.exceptions import ChildNotFound, HL7apyException
-from hl7apy.parser import get_message_info, parse_message
-
-from gateway.adapters.adt_event import ADMIT, DISCHARGE, TRANSFER, UPDATE, AdtEvent
+from hl7apy.parser import get_message_info, parse_field, parse_message
 
 # MSA-1 acknowledgment codes (table 0008, original mode).
 ACCEPT, ERROR, REJECT = "AA", "AE", "AR"
@@ -55,7 +52,6 @@ ACK_CODES = (ACCEPT, ERROR, REJECT)
 
 SUPPORTED_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1")
 DEFAULT_VERSION = "2.5.1"  # for the ACK to bytes whose MSH-12 cannot be read
-TRIGGER_KINDS = {"A01": ADMIT, "A04": ADMIT, "A02": TRANSFER, "A03": DISCHARGE, "A08": UPDATE}
 
 # Message error condition codes (table 0357) and their texts, for ERR-3 / ERR-1.
 MESSAGE_ACCEPTED = 0
@@ -75,46 +71,25 @@ ERROR_TEXTS = {0: "Message accepted", 100: "Segment sequence error",
                205: "Duplicate key identifier", 206: "Application record locked",
                207: "Application internal error"}
 
-# FHIR code systems and identifier systems the mapping writes (v2-to-FHIR IG, FHIR R4).
-V2_TABLE = "http://terminology.hl7.org/CodeSystem/v2-"  # + table number, e.g. 0203
-ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-NULL_FLAVOR = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
-PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
-CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
-US_SSN = "http://hl7.org/fhir/sid/us-ssn"
-US_NPI = "http://hl7.org/fhir/sid/us-npi"
-URI_SYSTEM = "urn:ietf:rfc:3986"
-SSA_OID = "2.16.840.1.113883.4.1"
-AUTHORITY_PREFIX = "urn:hl7v2:assigning-authority:"  # an assigning authority known by name only
-# Coding system names (table 0396, and spellings seen in the wild) -> FHIR system.
-DIAGNOSIS_SYSTEMS = {
-    "I10": "http://hl7.org/fhir/sid/icd-10-cm", "I10C": "http://hl7.org/fhir/sid/icd-10-cm",
-    "ICD10": "http://hl7.org/fhir/sid/icd-10-cm", "ICD10CM": "http://hl7.org/fhir/sid/icd-10-cm",
-    "I9": "http://hl7.org/fhir/sid/icd-9-cm", "I9C": "http://hl7.org/fhir/sid/icd-9-cm",
-    "ICD9": "http://hl7.org/fhir/sid/icd-9-cm", "ICD9CM": "http://hl7.org/fhir/sid/icd-9-cm",
-    "SCT": "http://snomed.info/sct", "SNOMEDCT": "http://snomed.info/sct",
-}
-# Tables 0004 (patient class) -> v3 ActCode, 0001 (sex) -> gender, 0200 (name type) -> use,
-# 0190 (address type) -> use, 0201 (telecom use) and 0202 (equipment) -> ContactPoint.
-PATIENT_CLASSES = {"E": "EMER", "I": "IMP", "O": "AMB", "P": "PRENC"}
-GENDERS = {"M": "male", "F": "female", "O": "other", "A": "other", "U": "unknown", "N": "unknown"}
-NAME_USES = {"L": "official", "D": "usual", "M": "maiden", "N": "nickname"}
-ADDRESS_USES = {"H": "home", "P": "home", "B": "work", "O": "work", "C": "temp", "BA": "old"}
-TELECOM_SYSTEMS = {"PH": "phone", "CP": "phone", "FX": "fax", "BP": "pager",
-                   "INTERNET": "email", "X.400": "email"}
-# DG1-6 diagnosis type (table 0052): admitting and working diagnoses are not yet confirmed.
-PROVISIONAL_DIAGNOSIS_TYPES = {"A", "W"}
-
-_OID = re.compile(r"[0-2](\.(0|[1-9]\d*))+")
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
-_TS = re.compile(r"(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d+))?)?)?)?)?)?"
-                 r"([+-]\d{4})?")
 _LOCATION = re.compile(r"([A-Z][A-Z0-9]{2})(?:\[(\d+)\])?(?:-(\d+)(?:\.(\d+))?)?")
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _MLLP_FRAMING = b"\x0b\x1c"
 _UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _remember_hl7apy_libraries() -> None:
+    """hl7apy finds a version's reference data by calling ``importlib.import_module`` for
+    every element it builds, about 1,500 times for a short message and a fifth of its parse
+    time; the module is imported once anyway, so the look-up is remembered (an unsupported
+    version still raises, as errors are not cached)."""
+    if hasattr(hl7apy.load_library, "cache_info"):
+        return
+    remembered = lru_cache(maxsize=None)(hl7apy.load_library)
+    for module in (hl7apy, hl7apy.core, hl7apy.factories):  # each imported it by name
+        module.load_library = remembered
+
+
+_remember_hl7apy_libraries()
 
 
 class Hl7Error(Exception):
@@ -133,12 +108,94 @@ class Hl7Error(Exception):
         self.hl7_code = hl7_code
 
 
+# -- reading a message -----------------------------------------------------------------------
+
+class Hl7Field:
+    """One repetition of a field: ``text(component, subcomponent)`` its values (escape
+    sequences resolved, the HL7 null ``""`` as empty, "" when absent) and ``er7`` the field as
+    hl7apy writes it back (every component, for echoing it)."""
+
+    __slots__ = ("_values", "_er7", "_element", "_encoding_chars")
+
+    def __init__(self, values: dict[tuple[int, int], str], er7: str | None = None,
+                 element: Field | None = None, encoding_chars: dict[str, str] | None = None
+                 ) -> None:
+        self._values = values
+        self._er7 = er7
+        self._element = element
+        self._encoding_chars = encoding_chars
+
+    def __repr__(self) -> str:
+        return f"<Hl7Field {self.er7!r}>"
+
+    def text(self, component: int = 1, subcomponent: int = 1) -> str:
+        return self._values.get((component, subcomponent), "")
+
+    @property
+    def er7(self) -> str:
+        if self._er7 is None:  # written only when asked: to_er7 costs as much as a parse
+            self._er7 = self._element.to_er7(self._encoding_chars) if self._element else ""
+        return self._er7
+
+
+EMPTY_FIELD = Hl7Field({}, "")
+
+
+class Hl7Segment:
+    """One segment as received. Its fields are parsed by hl7apy when first read (and kept):
+    ``field(n)`` is the first repetition of field n (``EMPTY_FIELD`` when absent),
+    ``repetitions(n)`` all of them. Numbers are HL7's: ``field(3)`` of a PID is PID-3, of an
+    MSH MSH-3."""
+
+    __slots__ = ("name", "text", "_version", "_encoding_chars", "_raw", "_parsed")
+
+    def __init__(self, text: str, version: str, encoding_chars: dict[str, str]) -> None:
+        self.name = text[:3].upper()
+        self.text = text
+        self._version = version
+        self._encoding_chars = encoding_chars
+        # Split as hl7apy's parse_fields does; MSH-1 is the field separator itself.
+        self._raw = text.split(encoding_chars["FIELD"])
+        self._parsed: dict[int, tuple[Hl7Field, ...]] = {}
+
+    def __repr__(self) -> str:
+        return f"<Hl7Segment {self.name}>"
+
+    def field(self, number: int) -> Hl7Field:
+        repetitions = self.repetitions(number)
+        return repetitions[0] if repetitions else EMPTY_FIELD
+
+    def repetitions(self, number: int) -> tuple[Hl7Field, ...]:
+        parsed = self._parsed.get(number)
+        if parsed is None:
+            parsed = self._parsed[number] = self._parse(number)
+        return parsed
+
+    def _parse(self, number: int) -> tuple[Hl7Field, ...]:
+        index = number - 1 if self.name == "MSH" else number
+        text = self._raw[index] if 0 < index < len(self._raw) else ""
+        if not text.strip():  # hl7apy keeps no field for an empty one
+            return ()
+        name = f"{self.name}_{number}"
+        chars = self._encoding_chars
+        repetitions = [text] if name == "MSH_2" else text.split(chars["REPETITION"])
+        try:
+            return tuple(_plain_field(repetition, name, self._version, chars) or _field_of(
+                parse_field(repetition, name, self._version, chars, VALIDATION_LEVEL.TOLERANT),
+                chars) for repetition in repetitions)
+        except HL7apyException as exc:
+            raise Hl7Error(ERROR, f"{self.name}-{number} cannot be parsed: {exc}",
+                           f"{self.name}-{number}", DATA_TYPE_ERROR) from exc
+
+
 @dataclass(frozen=True, eq=False)
 class Hl7Message:
     """One parsed message and what its MSH says. The application and facility fields are kept
     as received (ER7, all components), so the ACK can return them unchanged; ``charset`` is
-    MSH-18 as declared and ``codec`` the Python codec the bytes were read with; ``notes`` say
-    what was tolerated on the way (dropped segments, an undeclared character set)."""
+    MSH-18 as declared and ``codec`` the Python codec the bytes were read with;
+    ``field_separator`` and ``encoding_characters`` (MSH-1, MSH-2) are the sender's;
+    ``segments`` those kept (the version's own and Z-segments, in order); ``notes`` say what
+    was tolerated on the way (dropped segments, an undeclared character set)."""
 
     version: str
     message_type: str
@@ -151,8 +208,25 @@ class Hl7Message:
     receiving_facility: str
     charset: str
     codec: str
-    message: Message
+    field_separator: str
+    encoding_characters: str  # component, repetition, escape, subcomponent
+    segments: tuple[Hl7Segment, ...]
     notes: tuple[str, ...] = ()
+
+    def segment(self, name: str) -> Hl7Segment | None:
+        """The first segment named ``name``, or None."""
+        return next((s for s in self.segments if s.name == name), None)
+
+    def segments_named(self, name: str) -> list[Hl7Segment]:
+        """Every segment named ``name``, in order."""
+        return [s for s in self.segments if s.name == name]
+
+    @cached_property
+    def message(self) -> Message:
+        """The whole message as an hl7apy tree (segments as children, no groups), parsed on
+        first use: reading the fields through ``segments`` costs a fraction of this."""
+        return parse_message("\r".join(s.text for s in self.segments), find_groups=False,
+                             validation_level=VALIDATION_LEVEL.TOLERANT)
 
 
 # -- bytes -> text ---------------------------------------------------------------------------
@@ -237,7 +311,8 @@ def _codec_for(declared: str) -> str | None:
 def parse(raw: bytes) -> Hl7Message:
     """The message in ``raw`` (bytes as received), or Hl7Error: AR when it is not an HL7 v2
     message we can read (no MSH, bad encoding characters, unknown charset, unsupported
-    version), AE when MSH-10 (needed to acknowledge it) is empty."""
+    version), AE when MSH-10 (needed to acknowledge it) is empty. Only the header is parsed
+    here; the other fields are parsed as they are read."""
     decoded = _decode(raw)
     text = decoded.text.replace("\r\n", "\r").replace("\n", "\r")
     if not re.match(r"MSH[^A-Za-z0-9\s]", text):
@@ -253,27 +328,27 @@ def parse(raw: bytes) -> Hl7Message:
         raise Hl7Error(REJECT, f"HL7 version {version or '(none)'} is not supported; "
                                f"send {', '.join(SUPPORTED_VERSIONS)}", "MSH-12",
                        UNSUPPORTED_VERSION_ID)
-    segments, dropped = _known_segments(text, version, encoding_chars["FIELD"])
-    try:
-        message = parse_message("\r".join(segments), find_groups=False,
-                                validation_level=VALIDATION_LEVEL.TOLERANT)
-    except HL7apyException as exc:
-        raise Hl7Error(ERROR, f"the message cannot be parsed: {exc}", "",
-                       DATA_TYPE_ERROR) from exc
-    msh = _segments(message, "MSH")[0]
-    control_id = _er7(_field(msh, 10)).strip()
+    kept, dropped = _known_segments(text, version, encoding_chars["FIELD"])
+    segments = tuple(Hl7Segment(s, version, encoding_chars) for s in kept)
+    msh = segments[0]
+    control_id = msh.field(10).er7.strip()
     if not control_id:
         raise Hl7Error(ERROR, "the message control id (MSH-10) is empty", "MSH-10",
                        REQUIRED_FIELD_MISSING)
-    evn = next(iter(_segments(message, "EVN")), None)
+    message_type = msh.field(9)
+    trigger = message_type.text(2)
+    if not trigger:  # MSH-9.2 empty: EVN-1 (the event type code, before 2.5) may name it
+        evn = next((s for s in segments if s.name == "EVN"), None)
+        trigger = evn.field(1).text() if evn else ""
+    chars = encoding_chars
     return Hl7Message(
-        version=version, message_type=_text(_field(msh, 9), 1).upper(),
-        trigger=(_text(_field(msh, 9), 2) or _text(_field(evn, 1))).upper(),
-        control_id=control_id, processing_id=_text(_field(msh, 11)),
-        sending_application=_er7(_field(msh, 3)), sending_facility=_er7(_field(msh, 4)),
-        receiving_application=_er7(_field(msh, 5)), receiving_facility=_er7(_field(msh, 6)),
-        charset=decoded.charset, codec=decoded.codec, message=message,
-        notes=decoded.notes + dropped)
+        version=version, message_type=message_type.text(1).upper(), trigger=trigger.upper(),
+        control_id=control_id, processing_id=msh.field(11).text(),
+        sending_application=msh.field(3).er7, sending_facility=msh.field(4).er7,
+        receiving_application=msh.field(5).er7, receiving_facility=msh.field(6).er7,
+        charset=decoded.charset, codec=decoded.codec, field_separator=chars["FIELD"],
+        encoding_characters=chars["COMPONENT"] + chars["REPETITION"] + chars["ESCAPE"]
+        + chars["SUBCOMPONENT"], segments=segments, notes=decoded.notes + dropped)
 
 
 def _known_segments(text: str, version: str, field_separator: str
@@ -311,423 +386,69 @@ def _is_segment(name: str, version: str) -> bool:
     return True
 
 
-# -- message -> AdtEvent ---------------------------------------------------------------------
-
-def to_event(message: Hl7Message, *, sender_zone: tzinfo | None = None) -> AdtEvent:
-    """The hospital event the message reports, or Hl7Error: AR 200/201 for a message type or
-    trigger we do not take, AE for missing or malformed content. ``sender_zone`` is the
-    hospital's time zone, for times sent without an offset."""
-    if message.message_type != "ADT":
-        raise Hl7Error(REJECT, f"message type {message.message_type or '(none)'} is not "
-                               f"supported; this interface takes ADT", "MSH-9",
-                       UNSUPPORTED_MESSAGE_TYPE)
-    kind = TRIGGER_KINDS.get(message.trigger)
-    if kind is None:
-        raise Hl7Error(REJECT, f"ADT event {message.trigger or '(none)'} is not supported; "
-                               f"this interface takes {', '.join(sorted(TRIGGER_KINDS))}",
-                       "MSH-9", UNSUPPORTED_EVENT_CODE)
-    msh = _segments(message.message, "MSH")[0]
-    sent = _text(_field(msh, 7))
-    times = _Times(sender_zone or _offset_of(sent))
-    evn = next(iter(_segments(message.message, "EVN")), None)
-    recorded = _text(_field(evn, 2))
-    occurred_from = "EVN-2" if recorded else "MSH-7"
-    occurred = times.read(recorded or sent, occurred_from)
-    pv1 = next(iter(_segments(message.message, "PV1")), None)
-    if pv1 is None and kind != UPDATE:
-        raise Hl7Error(ERROR, f"an ADT {message.trigger} needs a PV1 segment (the visit)",
-                       "PV1", SEGMENT_SEQUENCE_ERROR)
-    notes = list(message.notes)
-    encounter = _encounter(pv1, kind, times) if pv1 is not None else None
-    if encounter and kind == DISCHARGE and "end" not in encounter.get("period", {}):
-        if occurred:
-            encounter["period"] = {**encounter.get("period", {}), "end": occurred}
-            notes.append(f"PV1-45 (discharge date/time) is empty; the discharge time is "
-                         f"{occurred_from}")
-        else:
-            notes.append("PV1-45 (discharge date/time) is empty, and so are EVN-2 and MSH-7")
-    facility = _organization(_field(msh, 4))
-    return AdtEvent(
-        kind=kind, message_id=message.control_id, source="hl7v2",
-        patient=_patient(message.message), encounter=encounter,
-        conditions=tuple(_conditions(message.message, times, notes)), facility=facility,
-        occurred=occurred, sender_name=(facility or {}).get("name"),
-        notes=tuple(notes + times.notes))
+def _plain_field(text: str, name: str, version: str, encoding_chars: dict[str, str]
+                 ) -> Hl7Field | None:
+    """The field when it is one plain value that hl7apy would give back unchanged (no
+    component, subcomponent or escape character, and not a number), else None. Most fields
+    the mapping reads are such codes, dates and ids: this saves three hl7apy elements each."""
+    if any(encoding_chars[c] in text for c in ("COMPONENT", "SUBCOMPONENT", "ESCAPE")) \
+            or not _kept_as_text(name, version):
+        return None
+    value = text.strip()
+    return Hl7Field({(1, 1): "" if value == '""' else value}, text) if value else EMPTY_FIELD
 
 
-class _Times:
-    """HL7 TS -> FHIR dateTime, reading times without an offset in ``zone`` (see the module
-    docstring) and noting each time it had to keep a date only."""
-
-    def __init__(self, zone: tzinfo | None) -> None:
-        self.zone = zone
-        self.notes: list[str] = []
-
-    def read(self, value: str, location: str) -> str | None:
-        """The FHIR dateTime of an HL7 TS (None when empty), or Hl7Error AE 102."""
-        if not value:
-            return None
-        year, month, day, hour, minute, second, fraction, offset = _ts_parts(value, location)
-        day_part = "-".join(p for p in (year, month, day) if p)
-        if hour is None:
-            return day_part
-        local = datetime(int(year), int(month), int(day), int(hour), int(minute or 0),
-                         int(second or 0))
-        if offset:
-            sign = -1 if offset[0] == "-" else 1
-            utc_offset = sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5]))
-        elif self.zone is not None:
-            utc_offset = local.replace(tzinfo=self.zone).utcoffset() or timedelta(0)
-        else:
-            self.notes.append(f"{location} has no time zone; only its date is kept")
-            return day_part
-        clock_time = local.strftime("%H:%M:%S") + (f".{fraction}" if fraction else "")
-        return f"{day_part}T{clock_time}{_iso_offset(utc_offset, value, location)}"
-
-
-def _ts_parts(value: str, location: str) -> tuple[Any, ...]:
-    """The parts of an HL7 TS (YYYY[MM[DD[HH[MM[SS[.S+]]]]]][+/-ZZZZ]), checked."""
-    match = _TS.fullmatch(value.strip())
-    problem = f"{location} {value!r} is not an HL7 date/time (YYYYMMDD[HHMM[SS]][+/-ZZZZ])"
-    if match is None:
-        raise Hl7Error(ERROR, problem, location, DATA_TYPE_ERROR)
-    year, month, day, hour, minute, second, _, offset = match.groups()
+@lru_cache(maxsize=1024)
+def _kept_as_text(name: str, version: str) -> bool:
+    """Whether hl7apy keeps a plain value of field ``name`` as it is: yes unless its first
+    component is a number (NM, SI), which hl7apy rewrites ("01" -> "1")."""
     try:
-        date(int(year), int(month or 1), int(day or 1))
-        if int(hour or 0) > 23 or int(minute or 0) > 59 or int(second or 0) > 59 \
-                or int((offset or "+0000")[3:]) > 59:
-            raise ValueError(value)
-    except ValueError as exc:
-        raise Hl7Error(ERROR, problem, location, DATA_TYPE_ERROR) from exc
-    return match.groups()
+        reference = load_reference(name, "Field", version)
+    except (ChildNotFound, KeyError):
+        return True  # a field the version does not define: hl7apy reads it as text
+    while reference[0] != "leaf" and reference[1]:  # a composite: its first component
+        reference = reference[1][0][1]
+    return reference[0] != "leaf" or reference[2] not in ("NM", "SI")
 
 
-def _iso_offset(offset: timedelta, value: str, location: str) -> str:
-    """``+HH:MM`` (FHIR allows -12:00 to +14:00), or Hl7Error AE 102."""
-    minutes = int(offset.total_seconds() // 60)
-    if not -12 * 60 <= minutes <= 14 * 60:
-        raise Hl7Error(ERROR, f"{location} {value!r} has an impossible time zone offset",
-                       location, DATA_TYPE_ERROR)
-    sign = "-" if minutes < 0 else "+"
-    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+def _field_of(parsed: Field, encoding_chars: dict[str, str]) -> Hl7Field:
+    """An hl7apy Field as an ``Hl7Field``. Positions come from the element names (``CX_4``
+    is component 4; an element named after its type, ``ST``, is the first), so one reader
+    serves every version; the first value at a position wins."""
+    values: dict[tuple[int, int], str] = {}
+    for component in parsed.children:
+        position = _position(component)
+        for leaf in component.children:
+            values.setdefault((position, _position(leaf)), _plain(leaf, encoding_chars))
+    return Hl7Field(values, element=parsed, encoding_chars=encoding_chars)
 
 
-def _offset_of(value: str) -> tzinfo | None:
-    """The fixed zone of an HL7 TS's offset (MSH-7's implies the sender's), or None."""
-    match = _TS.fullmatch(value.strip()) if value else None
-    offset = match.group(8) if match else None
-    if not offset or int(offset[1:3]) > 14 or int(offset[3:5]) > 59:
-        return None
-    sign = -1 if offset[0] == "-" else 1
-    return timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5])))
+def _position(element: Any) -> int:
+    suffix = (element.name or "").rsplit("_", 1)[-1]
+    return int(suffix) if suffix.isdigit() else 1
 
 
-def _patient(message: Message) -> dict[str, Any]:
-    """PID -> Patient (v2-to-FHIR IG, PID[Patient]): identifiers, names, telecom, gender,
-    birth date, addresses. AE when the person cannot be told apart from others."""
-    pid = next(iter(_segments(message, "PID")), None)
-    if pid is None:
-        raise Hl7Error(ERROR, "the message has no PID segment (the patient)", "PID",
-                       SEGMENT_SEQUENCE_ERROR)
-    identifiers = [i for cx in _fields(pid, 3) if (i := _identifier(cx))]
-    names = [n for xpn in _fields(pid, 5) if (n := _human_name(xpn))]
-    birth_date = _date(_text(_field(pid, 7)), "PID-7")
-    if not identifiers and not (names and birth_date):
-        raise Hl7Error(ERROR, "no patient identifier (PID-3), nor a name and birth date to "
-                              "find the patient by", "PID-3", REQUIRED_FIELD_MISSING)
-    if not names:
-        raise Hl7Error(ERROR, "the patient's name (PID-5) is missing", "PID-5",
-                       REQUIRED_FIELD_MISSING)
-    ssn = _text(_field(pid, 19))
-    if ssn and not any(i.get("system") == US_SSN and i["value"] == ssn for i in identifiers):
-        identifiers.append({"type": _coded(V2_TABLE + "0203", "SS"), "system": US_SSN,
-                            "value": ssn})
-    patient: dict[str, Any] = {"resourceType": "Patient"}
-    if identifiers:
-        patient["identifier"] = identifiers
-    patient["name"] = names
-    telecom = [t for xtn in _fields(pid, 13) if (t := _contact_point(xtn, "home"))]
-    telecom += [t for xtn in _fields(pid, 14) if (t := _contact_point(xtn, "work"))]
-    if telecom:
-        patient["telecom"] = telecom
-    gender = GENDERS.get(_text(_field(pid, 8)).upper())
-    if gender:
-        patient["gender"] = gender
-    if birth_date:
-        patient["birthDate"] = birth_date
-    addresses = [a for xad in _fields(pid, 11) if (a := _address(xad))]
-    if addresses:
-        patient["address"] = addresses
-    return patient
+def _plain(leaf: Any, encoding_chars: dict[str, str]) -> str:
+    value = leaf.value
+    if value is None:
+        return ""
+    raw = value.value if isinstance(getattr(value, "value", None), str) \
+        else leaf.to_er7(encoding_chars)
+    text = _unescaped(str(raw), encoding_chars).strip()
+    return "" if text == '""' else text
 
 
-def _encounter(pv1: Segment, kind: str, times: _Times) -> dict[str, Any]:
-    """PV1 -> Encounter (v2-to-FHIR IG, PV1[Encounter]): class, visit number, period,
-    locations, attending doctor, hospital service, admit source, discharge disposition."""
-    discharged = times.read(_text(_field(pv1, 45)), "PV1-45")
-    encounter: dict[str, Any] = {
-        "resourceType": "Encounter",
-        "status": "finished" if kind == DISCHARGE or discharged else "in-progress",
-        "class": _encounter_class(_text(_field(pv1, 2)).upper()),
-    }
-    visit = _identifier(_field(pv1, 19), default_type="VN")
-    if visit:
-        encounter["identifier"] = [visit]
-    service = _text(_field(pv1, 10))
-    if service:
-        encounter["serviceType"] = {"coding": [{"system": V2_TABLE + "0069", "code": service}]}
-    attending = _practitioner(_field(pv1, 7))
-    if attending:
-        encounter["participant"] = [{"type": [_coded(PARTICIPATION_TYPE, "ATND", "attender")],
-                                     "individual": attending}]
-    period = {k: v for k, v in (("start", times.read(_text(_field(pv1, 44)), "PV1-44")),
-                                ("end", discharged)) if v}
-    if period:
-        encounter["period"] = period
-    hospitalization = {}
-    admit_source = _text(_field(pv1, 14))
-    if admit_source:
-        hospitalization["admitSource"] = _coded(V2_TABLE + "0023", admit_source)
-    disposition = _text(_field(pv1, 36))
-    if disposition:
-        hospitalization["dischargeDisposition"] = _coded(V2_TABLE + "0112", disposition)
-    if hospitalization:
-        encounter["hospitalization"] = hospitalization
-    here = "completed" if encounter["status"] == "finished" else "active"
-    locations = [{"location": {"display": place}, "status": status}
-                 for place, status in ((_place(_field(pv1, 3)), here),
-                                       (_place(_field(pv1, 6)), "completed")) if place]
-    if locations:
-        encounter["location"] = locations
-    return encounter
-
-
-def _encounter_class(patient_class: str) -> dict[str, str]:
-    """PV1-2 (table 0004) -> Encounter.class: the IG's ActCode where there is one, else the
-    v2 code itself (the binding is extensible), else unknown."""
-    if patient_class in PATIENT_CLASSES:
-        return {"system": ACT_CODE, "code": PATIENT_CLASSES[patient_class]}
-    if patient_class:
-        return {"system": V2_TABLE + "0004", "code": patient_class}
-    return {"system": NULL_FLAVOR, "code": "UNK", "display": "unknown"}
-
-
-def _conditions(message: Message, times: _Times, notes: list[str]) -> list[dict[str, Any]]:
-    """DG1 -> Condition each (v2-to-FHIR IG, DG1[Condition]), as encounter diagnoses."""
-    conditions = []
-    for number, dg1 in enumerate(_segments(message, "DG1"), start=1):
-        where = f"DG1[{number}]" if number > 1 else "DG1"
-        code = _codeable_concept(_field(dg1, 3), fallback_system=_text(_field(dg1, 2)),
-                                 fallback_text=_text(_field(dg1, 4)), notes=notes, where=where)
-        if code is None:
-            notes.append(f"{where} has no diagnosis code (DG1-3) or description; ignored")
-            continue
-        diagnosis_type = _text(_field(dg1, 6)).upper()
-        verification = "provisional" if diagnosis_type in PROVISIONAL_DIAGNOSIS_TYPES \
-            else "confirmed"
-        condition: dict[str, Any] = {
-            "resourceType": "Condition",
-            "clinicalStatus": _coded(CONDITION_CLINICAL, "active", "Active"),
-            "verificationStatus": _coded(CONDITION_VERIFICATION, verification,
-                                         verification.capitalize()),
-            "category": [_coded(CONDITION_CATEGORY, "encounter-diagnosis",
-                                "Encounter Diagnosis")],
-            "code": code,
-        }
-        recorded = times.read(_text(_field(dg1, 5)), f"{where}-5")
-        if recorded:
-            condition["recordedDate"] = recorded
-        conditions.append(condition)
-    return conditions
-
-
-def _codeable_concept(ce: Field | None, *, fallback_system: str, fallback_text: str,
-                      notes: list[str], where: str) -> dict[str, Any] | None:
-    """CE/CWE -> CodeableConcept: the code (components 1-3) and the alternate (4-6)."""
-    codings = []
-    for first in (1, 4):
-        code = _text(ce, first)
-        system_name = _text(ce, first + 2) or (fallback_system if first == 1 else "")
-        if not code:
-            continue
-        system = DIAGNOSIS_SYSTEMS.get(re.sub(r"[^A-Z0-9]", "", system_name.upper()))
-        if system is None:
-            notes.append(f"{where}-3 coding system {system_name or '(none)'!r} is not one we "
-                         f"know; the code is kept without a system")
-        coding = {"system": system} if system else {}
-        coding["code"] = _dotted(code, system)
-        if _text(ce, first + 1):
-            coding["display"] = _text(ce, first + 1)
-        codings.append(coding)
-    text = _text(ce, 2) or fallback_text
-    if not codings and not text:
-        return None
-    concept: dict[str, Any] = {"coding": codings} if codings else {}
-    if text:
-        concept["text"] = text
-    return concept
-
-
-def _dotted(code: str, system: str | None) -> str:
-    """ICD codes as FHIR's ICD systems write them (``F32.2``); v2 senders often drop the dot."""
-    if system and "icd-" in system and "." not in code and len(code) > 3:
-        split = 4 if code.startswith("E") and system.endswith("icd-9-cm") else 3
-        return f"{code[:split]}.{code[split:]}"
-    return code
-
-
-def _organization(hd: Field | None) -> dict[str, Any] | None:
-    """MSH-4 (HD) -> Organization: the name, and an identifier when HD.2 is an OID, a URI or
-    (HD.3 ``NPI``) a National Provider Identifier."""
-    name, universal_id, id_type = _text(hd, 1), _text(hd, 2), _text(hd, 3).upper()
-    if not name and not universal_id:
-        return None
-    organization: dict[str, Any] = {"resourceType": "Organization"}
-    if id_type == "NPI" and universal_id:
-        organization["identifier"] = [{"system": US_NPI, "value": universal_id}]
-    elif universal_id and _OID.fullmatch(universal_id):
-        organization["identifier"] = [{"system": URI_SYSTEM, "value": f"urn:oid:{universal_id}"}]
-    elif universal_id and id_type in ("URI", "URL") and _URI.fullmatch(universal_id):
-        organization["identifier"] = [{"system": URI_SYSTEM, "value": universal_id}]
-    organization["name"] = name or universal_id
-    return organization
-
-
-def _identifier(cx: Field | None, default_type: str = "") -> dict[str, Any] | None:
-    """CX -> Identifier: CX.1 value, CX.4 assigning authority -> system, CX.5 -> type."""
-    value = _text(cx, 1)
-    if not value:
-        return None
-    identifier: dict[str, Any] = {}
-    type_code = _text(cx, 5).upper() or default_type
-    if type_code:
-        identifier["type"] = _coded(V2_TABLE + "0203", type_code)
-    namespace, universal_id, id_type = _text(cx, 4, 1), _text(cx, 4, 2), _text(cx, 4, 3)
-    system = _authority_system(namespace, universal_id, id_type)
-    if type_code == "SS" and (system is None or system == f"urn:oid:{SSA_OID}"
-                              or namespace.upper() in ("SSA", "USSSA")):
-        system = US_SSN
-    if system:
-        identifier["system"] = system
-    identifier["value"] = value
-    if namespace:
-        identifier["assigner"] = {"display": namespace}
-    return identifier
-
-
-def _authority_system(namespace: str, universal_id: str, id_type: str) -> str | None:
-    """An assigning authority (HD) as an identifier system: ``urn:oid:`` for an ISO OID, the
-    URI itself, else a URN naming the authority's namespace id."""
-    if universal_id and _OID.fullmatch(universal_id) and id_type.upper() in ("ISO", ""):
-        return f"urn:oid:{universal_id}"
-    if universal_id and id_type.upper() == "UUID":
-        return f"urn:uuid:{universal_id.lower()}"
-    if universal_id and _URI.fullmatch(universal_id) and id_type.upper() in ("URI", "URL", ""):
-        return universal_id
-    if namespace:
-        return AUTHORITY_PREFIX + quote(namespace, safe="")
-    return None
-
-
-def _human_name(xpn: Field) -> dict[str, Any] | None:
-    """XPN -> HumanName: family (XPN.1), given (XPN.2, then XPN.3), suffix (XPN.4, degree
-    XPN.6), prefix (XPN.5), use from the name type (XPN.7)."""
-    family = _text(xpn, 1)
-    given = [g for g in (_text(xpn, 2), _text(xpn, 3)) if g]
-    if not family and not given:
-        return None
-    name: dict[str, Any] = {}
-    use = NAME_USES.get(_text(xpn, 7).upper())
-    if use:
-        name["use"] = use
-    if family:
-        name["family"] = family
-    if given:
-        name["given"] = given
-    if _text(xpn, 5):
-        name["prefix"] = [_text(xpn, 5)]
-    suffixes = [s for s in (_text(xpn, 4), _text(xpn, 6)) if s]
-    if suffixes:
-        name["suffix"] = suffixes
-    return name
-
-
-def _date(value: str, location: str) -> str | None:
-    """The FHIR date of an HL7 TS or DT (its time, if any, dropped), or Hl7Error AE 102."""
-    if not value:
-        return None
-    year, month, day, *_ = _ts_parts(value, location)
-    return "-".join(p for p in (year, month, day) if p)
-
-
-def _address(xad: Field) -> dict[str, Any] | None:
-    """XAD -> Address: street (XAD.1-2), city, state, postal code, country, county (XAD.9),
-    and the address type (XAD.7) as use (or ``postal`` type for a mailing address)."""
-    parts = {"line": [line for line in (_text(xad, 1), _text(xad, 2)) if line],
-             "city": _text(xad, 3), "district": _text(xad, 9), "state": _text(xad, 4),
-             "postalCode": _text(xad, 5), "country": _text(xad, 6)}
-    address: dict[str, Any] = {k: v for k, v in parts.items() if v}
-    if not address:
-        return None
-    address_type = _text(xad, 7).upper()
-    if address_type in ADDRESS_USES:
-        address = {"use": ADDRESS_USES[address_type], **address}
-    elif address_type == "M":
-        address = {"type": "postal", **address}
-    return address
-
-
-def _contact_point(xtn: Field, default_use: str) -> dict[str, Any] | None:
-    """XTN -> ContactPoint: an e-mail (XTN.4), else the number from its parts (XTN.5-8),
-    else the unformatted (XTN.12) or free-text (XTN.1) number."""
-    equipment = _text(xtn, 3).upper()
-    system = TELECOM_SYSTEMS.get(equipment, "phone")
-    if _text(xtn, 2).upper() == "NET" or system == "email":
-        value, system = _text(xtn, 4) or _text(xtn, 1), "email"
-    else:
-        country, area, local, extension = (_text(xtn, n) for n in (5, 6, 7, 8))
-        composed = " ".join(p for p in (f"+{country}" if country else "",
-                                        f"({area})" if area else "", local) if p)
-        if composed and local and extension:
-            composed += f" ext. {extension}"
-        value = composed if local else (_text(xtn, 12) or _text(xtn, 1))
-    if not value:
-        return None
-    use = "mobile" if equipment == "CP" else "work" if _text(xtn, 2).upper() == "WPN" \
-        else default_use
-    return {"system": system, "value": value, "use": use}
-
-
-def _practitioner(xcn: Field | None) -> dict[str, Any] | None:
-    """XCN -> a Reference by identifier and display (the sender's Practitioner is not ours)."""
-    number = _text(xcn, 1)
-    display = " ".join(p for p in (_text(xcn, 6), _text(xcn, 3), _text(xcn, 4), _text(xcn, 2),
-                                   _text(xcn, 5)) if p)
-    if not number and not display:
-        return None
-    reference: dict[str, Any] = {}
-    if number:
-        identifier = {"value": number}
-        system = _authority_system(_text(xcn, 9, 1), _text(xcn, 9, 2), _text(xcn, 9, 3))
-        reference["identifier"] = {"system": system, **identifier} if system else identifier
-    if display:
-        reference["display"] = display
-    return reference
-
-
-def _place(pl: Field | None) -> str:
-    """PL -> a location's display: point of care, room, bed, facility (PL.1-4)."""
-    labelled = [(label, _text(pl, n)) for n, label in ((1, ""), (2, "room "), (3, "bed "))]
-    place = ", ".join(f"{label}{value}" for label, value in labelled if value)
-    facility = _text(pl, 4)
-    return f"{place} ({facility})" if place and facility else place or facility
-
-
-def _coded(system: str, code: str, display: str | None = None) -> dict[str, Any]:
-    coding = {"system": system, "code": code}
-    if display:
-        coding["display"] = display
-    return {"coding": [coding]}
+def _unescaped(text: str, encoding_chars: dict[str, str]) -> str:
+    """Resolve \\F\\ \\S\\ \\T\\ \\R\\ \\E\\ (v2.5.1 2.7.4); formatting (\\H\\, \\N\\, \\.br\\) is
+    dropped and other sequences are left as they are."""
+    escape = encoding_chars["ESCAPE"]
+    if escape not in text:
+        return text
+    replacements = {"F": encoding_chars["FIELD"], "S": encoding_chars["COMPONENT"],
+                    "T": encoding_chars["SUBCOMPONENT"], "R": encoding_chars["REPETITION"],
+                    "E": escape, "H": "", "N": "", ".br": " "}
+    pattern = re.escape(escape) + r"(F|S|T|R|E|H|N|\.br)" + re.escape(escape)
+    return re.sub(pattern, lambda m: replacements[m.group(1)], text)
 
 
 # -- ACK -------------------------------------------------------------------------------------
@@ -775,10 +496,9 @@ def ack(received: bytes | Hl7Message, code: str, text: str | None = None,
 
 def _envelope_of(received: bytes | Hl7Message) -> _Envelope:
     if isinstance(received, Hl7Message):
-        chars = received.message.encoding_chars
         return _Envelope(
-            chars["FIELD"], chars["COMPONENT"] + chars["REPETITION"] + chars["ESCAPE"]
-            + chars["SUBCOMPONENT"], received.sending_application, received.sending_facility,
+            received.field_separator, received.encoding_characters,
+            received.sending_application, received.sending_facility,
             received.receiving_application, received.receiving_facility, received.control_id,
             received.processing_id or "P", received.version, received.trigger,
             received.charset, received.codec)
@@ -887,68 +607,3 @@ def _escaped(text: str, envelope: _Envelope) -> str:
 
 def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", version)) or (2, 5, 1)
-
-
-# -- reading hl7apy elements -----------------------------------------------------------------
-# Positions, not names: a component is found by the number in its name (``CX_4``) or is the
-# first when it is named after its type (``ST``), so one reader serves every version.
-
-def _segments(message: Message, name: str) -> list[Segment]:
-    return [s for s in message.children if s.name == name]
-
-
-def _fields(segment: Segment | None, number: int) -> list[Field]:
-    """Every repetition of field ``number``, in order."""
-    if segment is None:
-        return []
-    name = f"{segment.name}_{number}"
-    return [f for f in segment.children if f.name == name]
-
-
-def _field(segment: Segment | None, number: int) -> Field | None:
-    return next(iter(_fields(segment, number)), None)
-
-
-def _position(element: Any) -> int:
-    suffix = (element.name or "").rsplit("_", 1)[-1]
-    return int(suffix) if suffix.isdigit() else 1
-
-
-def _text(field: Field | None, component: int = 1, subcomponent: int = 1) -> str:
-    """One value of a field, escape sequences resolved; "" when absent or the HL7 null."""
-    if field is None:
-        return ""
-    for part in field.children:
-        if _position(part) != component:
-            continue
-        for leaf in part.children:
-            if _position(leaf) == subcomponent:
-                return _plain(leaf)
-    return ""
-
-
-def _plain(leaf: Any) -> str:
-    value = leaf.value
-    if value is None:
-        return ""
-    raw = value.value if isinstance(getattr(value, "value", None), str) else leaf.to_er7()
-    text = _unescaped(str(raw), leaf.encoding_chars).strip()
-    return "" if text == '""' else text
-
-
-def _unescaped(text: str, encoding_chars: dict[str, str]) -> str:
-    """Resolve \\F\\ \\S\\ \\T\\ \\R\\ \\E\\ (v2.5.1 2.7.4); formatting (\\H\\, \\N\\, \\.br\\) is
-    dropped and other sequences are left as they are."""
-    escape = encoding_chars["ESCAPE"]
-    if escape not in text:
-        return text
-    replacements = {"F": encoding_chars["FIELD"], "S": encoding_chars["COMPONENT"],
-                    "T": encoding_chars["SUBCOMPONENT"], "R": encoding_chars["REPETITION"],
-                    "E": escape, "H": "", "N": "", ".br": " "}
-    pattern = re.escape(escape) + r"(F|S|T|R|E|H|N|\.br)" + re.escape(escape)
-    return re.sub(pattern, lambda m: replacements[m.group(1)], text)
-
-
-def _er7(field: Field | None) -> str:
-    """A field as received (ER7, every component), for echoing it back."""
-    return field.to_er7() if field is not None else ""

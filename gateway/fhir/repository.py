@@ -29,6 +29,7 @@ from gateway.fhir.errors import FhirError, not_found
 from gateway.fhir.resource_types import is_supported
 from gateway.fhir.validation import Validator, has_errors
 from gateway.privacy.enforcement import AccessPolicy, GrantsCache
+from gateway.workflows import referral_states
 
 log = logging.getLogger(__name__)
 
@@ -289,6 +290,7 @@ class Repository:
                                 f"{resource_type}")
             if matches:
                 return WriteResult(matches[0], created=False, changed=False)
+        self._check_task_status(resource_type, None, resource)
         self.validate_for_write(resource, resource_type)
         return self._insert(resource_type, resource_id or self.new_id(), resource, "POST")
 
@@ -315,6 +317,8 @@ class Repository:
                 and not row.deleted and row.content is not None
                 and same_content(row.content, resource)):
             return WriteResult(StoredResource.from_row(row), created=False, changed=False)
+        self._check_task_status(resource_type, None if row is None or row.deleted else row.content,
+                                resource)
         self.validate_for_write(resource, resource_type)
         if if_match is not None:
             expected = parse_etag(if_match)
@@ -344,6 +348,16 @@ class Repository:
         return self._new_version(row, None, "DELETE").stored
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _check_task_status(self, resource_type: str, previous: str | None, resource: Any
+                           ) -> None:
+        """A referral Task's status follows its closed loop (workflows/referral_states.py),
+        except for the gateway's own writers; checked before validation, so that a refusal
+        names the transition."""
+        if resource_type == "Task" and isinstance(resource, dict) \
+                and referral_states.is_checked(self.access.requester):
+            referral_states.check_transition(json.loads(previous) if previous else None,
+                                             resource)
 
     def _insert(self, resource_type: str, resource_id: str, resource: dict[str, Any],
                 method: str) -> WriteResult:

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.adapters import hl7v2
 from gateway.adapters.hl7v2 import Hl7Error, Hl7Message
+from gateway.mappings.adt_v2 import event_from_v2
 from gateway.partners.registry import Partner, PartnerRegistry
 from gateway.workflows import inbound_messages
 from gateway.workflows.inbound_messages import FATAL, OK, Result
@@ -60,7 +61,7 @@ def receive_hl7(state: GatewayState, raw: bytes, *, partner: Partner | None = No
     if seen is not None:
         return seen.answer.encode(message.codec, errors="replace")
     try:
-        event = hl7v2.to_event(message, sender_zone=_zone(sender))
+        event = event_from_v2(message, sender_zone=_zone(sender))
     except Hl7Error as error:
         answer = hl7v2.ack(message, error.ack_code, error.text, error)
         if error.ack_code == hl7v2.ERROR:  # the content: the same message gets the same ACK

@@ -214,3 +214,28 @@ def test_another_hospital_hears_nothing_of_the_referral(
 
         assert other.resources == {}
         assert hospital_endpoint.resources
+
+
+def test_operators_decide_reviews_from_the_command_line(config, client, auth, demo_agency,
+                                                        hospital_headers):
+    from click.testing import CliRunner
+
+    from gateway.cli import cli
+
+    process(client, uncertain_message("u-cli"), hospital_headers)
+    env = {"GATEWAY_DATABASE_URL": config.database_url, "GATEWAY_VAR_DIR": str(config.var_dir)}
+
+    listed = CliRunner().invoke(cli, ["matches", "list", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    [review] = [json.loads(line) for line in listed.output.splitlines()]
+    assert review["candidates"][0]["patient_id"] == consumer_patient_id("C-1001")
+
+    linked = CliRunner().invoke(cli, ["matches", "link", str(review["id"]),
+                                      consumer_patient_id("C-1001")], env=env)
+    assert linked.exit_code == 0, linked.output
+    [task] = referral_tasks(client, auth)
+    assert task["for"] == {"reference": f"Patient/{consumer_patient_id('C-1001')}"}
+
+    again = CliRunner().invoke(cli, ["matches", "new", str(review["id"])], env=env)
+    assert again.exit_code == 1
+    assert "already decided" in again.output and "Traceback" not in again.output

@@ -1,4 +1,5 @@
-"""The HL7 v2 adapter: sample ADT messages in, AdtEvents and ACKs out (fixtures/hl7v2/)."""
+"""The HL7 v2 adapter and ADT mapping (gateway/adapters/hl7v2.py, gateway/mappings/adt_v2.py):
+sample ADT messages in, AdtEvents and ACKs out (fixtures/hl7v2/)."""
 from __future__ import annotations
 
 from datetime import timedelta, timezone
@@ -15,17 +16,9 @@ from hl7apy.core import Message
 from hl7apy.parser import parse_message
 
 from gateway.adapters.adt_event import ADMIT, DISCHARGE, TRANSFER, UPDATE, AdtEvent
-from gateway.adapters.hl7v2 import (
-    ERROR_TEXTS,
-    US_SSN,
-    Hl7Error,
-    Hl7Message,
-    ack,
-    decode,
-    parse,
-    to_event,
-)
+from gateway.adapters.hl7v2 import ERROR_TEXTS, Hl7Error, Hl7Message, ack, decode, parse
 from gateway.fhir.validation import Validator
+from gateway.mappings.adt_v2 import US_SSN, event_from_v2
 
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "hl7v2"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -41,7 +34,7 @@ def sample(name: str) -> bytes:
 
 
 def event_of(name: str, **options: Any) -> AdtEvent:
-    return to_event(parse(sample(name)), **options)
+    return event_from_v2(parse(sample(name)), **options)
 
 
 def identifiers(patient: dict[str, Any]) -> dict[str, tuple[str | None, str]]:
@@ -116,7 +109,7 @@ def test_v2_3_discharge_with_z_segments_and_local_times() -> None:
     assert (message.control_id, message.charset, message.codec) == (
         "SBH20240308103012001", "", "ascii")
     assert [s.name for s in message.message.children][-2:] == ["ZPI", "ZBH"]
-    event = to_event(message)
+    event = event_from_v2(message)
     assert (event.kind, event.message_id, event.sender_name) == (
         DISCHARGE, "SBH20240308103012001", "STBRIGID")
     assert identifiers(event.patient) == {
@@ -183,7 +176,7 @@ def test_v2_4_latin1_names_are_decoded() -> None:
     assert "MÜLLER".encode("iso8859-1") in raw
     message = parse(raw)
     assert (message.charset, message.codec) == ("8859/1", "iso8859-1")
-    event = to_event(message)
+    event = event_from_v2(message)
     assert event.patient["name"] == [{"use": "official", "family": "MÜLLER",
                                       "given": ["JOSÉ", "ÁNGEL"]}]
     assert event.patient["address"][0]["line"] == ["12 CALLE PEÑA"]
@@ -221,7 +214,7 @@ def test_v2_5_1_utf8_with_national_profile() -> None:
     assert (message.charset, message.codec) == ("UNICODE UTF-8", "utf-8")
     msh = segment(message.message, "MSH")
     assert msh.msh_21.to_er7().startswith("PH_SS-NoAck")
-    event = to_event(message)
+    event = event_from_v2(message)
     assert event.patient["name"] == [
         {"use": "official", "family": "ИВАНОВ", "given": ["ДМИТРИЙ", "СЕРГЕЕВИЧ"]},
         {"family": "IVANOV", "given": ["DMITRII"]}]
@@ -264,7 +257,7 @@ def test_discharge_without_pv1_45_takes_the_event_time() -> None:
 def test_undeclared_8_bit_bytes_are_read_as_utf8_with_a_note() -> None:
     message = parse(sample("adt-a03-v2.5-undeclared-utf8.hl7"))
     assert (message.charset, message.codec) == ("", "utf-8")
-    event = to_event(message)
+    event = event_from_v2(message)
     assert event.patient["name"] == [{"family": "GARCÍA", "given": ["SOFÍA"]}]
     assert event.notes == ("MSH-18 is empty (ASCII) but the message has 8-bit bytes; read as "
                            "UTF-8",)
@@ -322,7 +315,7 @@ MALFORMED = [
 
 def rejection(raw: bytes) -> Hl7Error:
     with pytest.raises(Hl7Error) as caught:
-        to_event(parse(raw))
+        event_from_v2(parse(raw))
     return caught.value
 
 
@@ -378,7 +371,7 @@ def test_patient_with_identifiers_but_no_name_is_refused_at_pid_5() -> None:
 
 def test_patient_without_identifiers_is_taken_with_name_and_birth_date() -> None:
     raw = sample("adt-a03-v2.5.1-no-discharge-time.hl7").replace(b"00590177^^^STBRIGID^MR", b"")
-    event = to_event(parse(raw))
+    event = event_from_v2(parse(raw))
     assert "identifier" not in event.patient
     assert event.patient["birthDate"] == "1999-02-14"
 
@@ -420,7 +413,7 @@ def test_ascii_declared_latin1_bytes_are_read_as_latin1_with_a_note() -> None:
     raw = sample("adt-a03-v2.5-undeclared-utf8.hl7").decode("utf-8").encode("iso8859-1")
     message = parse(raw)
     assert message.codec == "iso8859-1"
-    assert to_event(message).patient["name"][0]["family"] == "GARCÍA"
+    assert event_from_v2(message).patient["name"][0]["family"] == "GARCÍA"
     assert "read as ISO 8859-1" in message.notes[0]
 
 
@@ -441,7 +434,7 @@ def test_lenient_charset_spellings(spelling: str, codec: str) -> None:
     raw = text.replace("|8859/1", "|" + spelling).encode(codec)
     message = parse(raw)
     assert (message.charset, message.codec) == (spelling, codec)
-    assert to_event(message).patient["name"][0]["family"] == "MÜLLER"
+    assert event_from_v2(message).patient["name"][0]["family"] == "MÜLLER"
 
 
 @pytest.mark.parametrize("charset", ["UNICODE UTF-16", "ISO IR87", "8859/12", "EBCDIC"])
@@ -457,7 +450,7 @@ def test_unknown_segments_are_dropped_with_a_note() -> None:
     message = parse(raw)
     assert "XYZ" not in [s.name for s in message.message.children]
     assert message.notes == ("segment 4 ('XYZ|1|2') is not an HL7 2.5.1 segment; ignored",)
-    assert to_event(message).notes == message.notes
+    assert event_from_v2(message).notes == message.notes
 
 
 # -- ACKs --------------------------------------------------------------------------------------
