@@ -133,10 +133,11 @@ def test_workflows_run_refreshes_due_tasks(app, client, auth, config):
     env = {"GATEWAY_DATABASE_URL": config.database_url}
     result = CliRunner().invoke(cli, ["workflows", "run"], env=env)
     assert result.exit_code == 0, result.output
-    consumers, tasks, changed = (int(word) for word in result.stdout.split()
-                                 if word.isdigit())
+    consumers, tasks, changed, flagged = (int(word) for word in result.stdout.split()
+                                          if word.isdigit())
     assert consumers >= 40 and tasks >= consumers
     assert changed == 0  # the import already wrote today's Tasks
+    assert flagged == 0  # no hospital referrals in the demo agency
     review = client.get("/fhir/Task?code=plan-review&_count=1", headers=auth).get_json()
     assert review["total"] >= 1
     task = review["entry"][0]["resource"]
