@@ -21,12 +21,14 @@ Decisions worth knowing:
   UTF-8 if it is valid UTF-8 and as ISO 8859-1 otherwise, with a note: an empty MSH-18 is a
   sender that never thought about it, and refusing a discharge over it would cost a referral.
   A charset that *is* declared and does not fit the bytes is ``AE`` (the bytes are corrupt).
-- **Parsing** uses hl7apy (``VALIDATION_LEVEL.TOLERANT``), field by field and only for the
-  fields someone reads: hl7apy builds a validated object per component and subcomponent
-  (~50 µs each), so parsing a whole message costs 5-30 ms while the header and the fields the
-  mapping reads cost a fraction of that. ``Hl7Message.message`` still gives the whole message
-  as an hl7apy tree. Z-segments, extra fields and out-of-order segments pass; segments hl7apy
-  does not know for the version are dropped with a note.
+- **Parsing** uses hl7apy (``VALIDATION_LEVEL.TOLERANT``, no groups), but one field at a time
+  and only the fields someone reads (``Hl7Segment.field``): hl7apy builds and checks an object
+  for every component and subcomponent, and parsing whole messages cost 5-15 ms of CPU each,
+  a cap of ~100 messages/s on one core. A field that is one plain value (a code, a date, an
+  id) is taken as it is, which is what hl7apy gives back for it. ``Hl7Message.message`` still
+  parses the whole message into an hl7apy tree, for whoever needs one. Z-segments, extra
+  fields and out-of-order segments pass; segments hl7apy does not know for the version are
+  dropped with a note.
 """
 from __future__ import annotations
 
@@ -172,20 +174,28 @@ class Hl7Segment:
         return parsed
 
     def _parse(self, number: int) -> tuple[Hl7Field, ...]:
+        chars = self._encoding_chars
+        if self.name == "MSH" and number == 1:
+            return (Hl7Field({(1, 1): chars["FIELD"]}, chars["FIELD"]),)
         index = number - 1 if self.name == "MSH" else number
         text = self._raw[index] if 0 < index < len(self._raw) else ""
         if not text.strip():  # hl7apy keeps no field for an empty one
             return ()
         name = f"{self.name}_{number}"
-        chars = self._encoding_chars
         repetitions = [text] if name == "MSH_2" else text.split(chars["REPETITION"])
         try:
-            return tuple(_plain_field(repetition, name, self._version, chars) or _field_of(
-                parse_field(repetition, name, self._version, chars, VALIDATION_LEVEL.TOLERANT),
-                chars) for repetition in repetitions)
+            return tuple(self._read(repetition, name) for repetition in repetitions)
         except HL7apyException as exc:
             raise Hl7Error(ERROR, f"{self.name}-{number} cannot be parsed: {exc}",
                            f"{self.name}-{number}", DATA_TYPE_ERROR) from exc
+
+    def _read(self, text: str, name: str) -> Hl7Field:
+        plain = _plain_field(text, name, self._version, self._encoding_chars)
+        if plain is not None:
+            return plain
+        element = parse_field(text, name, self._version, self._encoding_chars,
+                              VALIDATION_LEVEL.TOLERANT)
+        return _field_of(element, self._encoding_chars)
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,8 +204,9 @@ class Hl7Message:
     as received (ER7, all components), so the ACK can return them unchanged; ``charset`` is
     MSH-18 as declared and ``codec`` the Python codec the bytes were read with;
     ``field_separator`` and ``encoding_characters`` (MSH-1, MSH-2) are the sender's;
-    ``segments`` those kept (the version's own and Z-segments, in order); ``notes`` say what
-    was tolerated on the way (dropped segments, an undeclared character set)."""
+    ``segments`` those kept (the version's own and Z-segments, in order; ``segment(name)``
+    and ``segments_named(name)`` find them); ``notes`` say what was tolerated on the way
+    (dropped segments, an undeclared character set)."""
 
     version: str
     message_type: str
@@ -340,15 +351,16 @@ def parse(raw: bytes) -> Hl7Message:
     if not trigger:  # MSH-9.2 empty: EVN-1 (the event type code, before 2.5) may name it
         evn = next((s for s in segments if s.name == "EVN"), None)
         trigger = evn.field(1).text() if evn else ""
-    chars = encoding_chars
     return Hl7Message(
         version=version, message_type=message_type.text(1).upper(), trigger=trigger.upper(),
         control_id=control_id, processing_id=msh.field(11).text(),
         sending_application=msh.field(3).er7, sending_facility=msh.field(4).er7,
         receiving_application=msh.field(5).er7, receiving_facility=msh.field(6).er7,
-        charset=decoded.charset, codec=decoded.codec, field_separator=chars["FIELD"],
-        encoding_characters=chars["COMPONENT"] + chars["REPETITION"] + chars["ESCAPE"]
-        + chars["SUBCOMPONENT"], segments=segments, notes=decoded.notes + dropped)
+        charset=decoded.charset, codec=decoded.codec,
+        field_separator=encoding_chars["FIELD"],
+        encoding_characters="".join(encoding_chars[c] for c in (
+            "COMPONENT", "REPETITION", "ESCAPE", "SUBCOMPONENT")),
+        segments=segments, notes=decoded.notes + dropped)
 
 
 def _known_segments(text: str, version: str, field_separator: str

@@ -93,7 +93,7 @@ def event_from_v2(message: Hl7Message, *, sender_zone: tzinfo | None = None) -> 
         raise Hl7Error(REJECT, f"ADT event {message.trigger or '(none)'} is not supported; "
                                f"this interface takes {', '.join(sorted(TRIGGER_KINDS))}",
                        "MSH-9", UNSUPPORTED_EVENT_CODE)
-    msh = message.segments[0]
+    msh = message.segments[0]  # parse() makes sure it is the MSH
     sent = msh.field(7).text()
     times = _Times(sender_zone or _offset_of(sent))
     evn = message.segment("EVN")

@@ -525,3 +525,31 @@ def test_hl7_message_exposes_the_header() -> None:
             message.processing_id) == ("EPIC^2.16.840.1.113883.3.7777.1^ISO",
                                        "STBRIGID^1234567893^NPI", "CMHGW", "RIVERBEND_CMH",
                                        "P")
+
+
+# -- reading fields one at a time --------------------------------------------------------------
+
+@pytest.mark.parametrize("name", VALID_SAMPLES)
+def test_fields_read_one_at_a_time_are_what_hl7apy_parses(name: str) -> None:
+    """Hl7Segment parses a field only when it is read, and takes a plain value as it is:
+    every repetition of every field still reads as hl7apy's whole-message parse writes it."""
+    message = parse(sample(name))
+    assert [s.name for s in message.segments] == [s.name for s in message.message.children]
+    for ours, theirs in zip(message.segments, message.message.children, strict=True):
+        last = max((int(f.name.rsplit("_", 1)[1]) for f in theirs.children), default=0)
+        for number in range(1, last + 1):
+            expected = [f.to_er7() for f in theirs.children if f.name == f"{ours.name}_{number}"]
+            assert [r.er7 for r in ours.repetitions(number)] == expected, f"{ours.name}-{number}"
+
+
+def test_field_values_by_position() -> None:
+    message = parse(sample("adt-a03-v2.5-trailing-fields.hl7"))
+    pid, dg1 = message.segment("PID"), message.segments_named("DG1")[0]
+    assert pid.field(3).text(4) == "NORTHSHORE" and pid.field(3).text(5) == "MR"
+    assert pid.field(5).text(1) == "NGUYEN" and pid.field(5).text(7) == "L"
+    assert pid.field(8).text() == "F" and pid.field(8).er7 == "F"
+    assert pid.field(2).text() == "" and pid.repetitions(2) == ()
+    assert dg1.field(3).text(2).endswith("features & anxious distress")  # \T\ resolved
+    msh = message.segment("MSH")
+    assert (msh.field(1).text(), msh.field(2).text(), msh.field(12).text()) == (
+        "|", "^~\\&", "2.5")
