@@ -302,3 +302,22 @@ def test_a_learned_mrn_survives_the_next_import_of_the_consumer(
     assert patient["telecom"][0]["value"] == "517-555-0199"  # the import did change it
     assert {"system": MRN_SYSTEM, "value": "SB-000417"} in [
         {"system": i["system"], "value": i["value"]} for i in patient["identifier"]]
+
+
+def test_the_hospital_then_finds_the_care_team_by_its_own_mrn(
+        client, auth, demo_agency, hospital_headers, get_token):
+    token = get_token(HOSPITAL, scope="system/CareTeam.read").get_json()["access_token"]
+    query = f"/fhir/CareTeam?patient.identifier={MRN_SYSTEM}|SB-000417"
+    hospital = {"Authorization": f"Bearer {token}"}
+    assert client.get(query, headers=hospital).get_json().get("entry", []) == []
+    identifiers = [{"system": MRN_SYSTEM, "value": "SB-000417"},
+                   {"system": MEDICAID, "value": "0014382291"}]
+
+    process(client, variant("elena-query", patient={**ELENA, "identifier": identifiers}),
+            hospital_headers)
+
+    found = client.get(query, headers=hospital)
+    assert found.status_code == 200
+    teams = [e["resource"] for e in found.get_json().get("entry", [])]
+    assert teams and all(t["subject"]["reference"] ==
+                         f"Patient/{consumer_patient_id('C-1001')}" for t in teams)
