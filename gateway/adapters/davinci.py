@@ -96,11 +96,12 @@ def event_from(bundle: Any) -> ReceivedMessage:
                      for ref in (header.get("sender"), header.get("responsible"),
                                  encounter.get("serviceProvider"))
                      if resources.get(str((ref or {}).get("reference")))), None)
+    # The diagnoses: the message's Conditions of this encounter (or of no encounter).
     encounter_urls = {url for url, r in resources.items() if r is encounter}
     conditions = tuple(r for r in _unique(resources.values())
                        if r.get("resourceType") == "Condition"
-                       and str((r.get("encounter") or {}).get("reference")) in encounter_urls
-                       | {"None"})
+                       and (r.get("encounter") or {}).get("reference", "") in
+                       encounter_urls | {""})
     return ReceivedMessage(header, AdtEvent(
         kind=kind, message_id=header["id"], source="fhir", patient=_bare(patient),
         encounter=_bare(encounter), conditions=tuple(_bare(c) for c in conditions),

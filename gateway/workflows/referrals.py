@@ -239,7 +239,7 @@ def make_referral(repository: Repository, partner: Partner, event: AdtEvent, pat
     encounter = event.encounter or {"resourceType": "Encounter", "status": "finished",
                                      "class": {"code": "IMP"}}
     key = _referral_key(partner, event)
-    ids = _ids(partner, key)
+    ids = _Ids(partner, key)
     task_identifier = {"system": f"{FHIR_BASE}/partner/{partner.id}/discharge",
                        "value": ids["task"]}
     existing = repository.find("Task", f"identifier={task_identifier['system']}|{ids['task']}")
@@ -305,7 +305,7 @@ def make_referral(repository: Repository, partner: Partner, event: AdtEvent, pat
                  patient_id=patient_id, task_id=ids["task"], written=(*written, *created))
 
 
-def _inputs(ids: dict[str, str], encounter: dict[str, Any], conditions: list[dict[str, Any]],
+def _inputs(ids: _Ids, encounter: dict[str, Any], conditions: list[dict[str, Any]],
             hospital: dict[str, Any]) -> list[dict[str, Any]]:
     def kind(code: str, display: str) -> dict[str, Any]:
         return {"coding": [{"system": REFERRAL_INPUT, "code": code, "display": display}],
@@ -343,12 +343,17 @@ def _referral_key(partner: Partner, event: AdtEvent) -> str:
     return f"message|{event.message_id}"[:200]
 
 
-def _ids(partner: Partner, key: str) -> dict[str, str]:
-    """Deterministic ids for what one referral makes (so a retried message writes the same)."""
-    def one(name: str) -> str:
-        return str(uuid.uuid5(_IDS, f"{partner.id}|{key}|{name}"))
-    names = ["encounter", "service-request", "task"] + [f"condition-{n}" for n in range(50)]
-    return {name: one(name) for name in names}
+class _Ids(dict):
+    """Deterministic ids for what one referral makes, by name (``encounter``, ``task``,
+    ``condition-0``...), so that a retried message writes the same resources."""
+
+    def __init__(self, partner: Partner, key: str) -> None:
+        super().__init__()
+        self.seed = f"{partner.id}|{key}|"
+
+    def __missing__(self, name: str) -> str:
+        self[name] = str(uuid.uuid5(_IDS, self.seed + name))
+        return self[name]
 
 
 def _discharge_date(encounter: dict[str, Any], event: AdtEvent, now: datetime) -> date:
@@ -369,7 +374,7 @@ def notify_care_team(repository: Repository, partner: Partner, event: AdtEvent,
     recipients = case_managers(repository, patient_id) or [local_access(repository, ctx)]
     encounter = event.encounter or {}
     key = _referral_key(partner, event)
-    ids = _ids(partner, key)
+    ids = _Ids(partner, key)
     stored_encounter = None
     if encounter:
         stored_encounter = {**encounter, "resourceType": "Encounter", "id": ids["encounter"],
