@@ -27,6 +27,12 @@ class Plan:
     delivery_batch: int = 20         # deliveries claimed at a time (`gateway deliver`'s default)
     delivery_timeout: float = 600.0  # give up on the drain after this many seconds
     delivery_profile: int = 1_000    # on a miss: drain this many more under cProfile
+    inbound_consumers: int = 10_000  # generated agency the hospital messages are matched in
+    inbound_messages: int = 3_000    # measured messages per transport (FHIR, MLLP)
+    inbound_warmup: int = 100        # messages per transport before measuring
+    inbound_senders: int = 4         # concurrent hospital connections
+    inbound_timeout: float = 120.0   # stop sending after this many seconds per phase
+    inbound_profile: int = 200       # on a miss: take this many more in process, cProfiled
 
     @property
     def connections(self) -> int:
@@ -38,7 +44,9 @@ FULL = Plan("full", small=1_000, base=10_000, large=100_000, duration=20.0, warm
 QUICK = Plan("quick", small=100, base=500, large=2_000, duration=3.0, warmup=1.0,
              latency_samples=200, validator_seconds=2.0, seed_batch=500, rounds=1,
              import_consumers=300, mapping_consumers=100, delivery_consumers=300,
-             delivery_timeout=180.0, delivery_profile=200)
+             delivery_timeout=180.0, delivery_profile=200, inbound_consumers=300,
+             inbound_messages=200, inbound_warmup=20, inbound_timeout=120.0,
+             inbound_profile=50)
 
 # Targets (fractions of the reference, or the largest allowed ratio).
 READ_TARGET = 0.50
@@ -51,3 +59,5 @@ CONSENT_COST_TARGET = 0.25             # added p50 latency of a partner's consen
 REIMPORT_SPEEDUP_TARGET = 5.0          # first import time / re-import (unchanged) time
 DELIVERY_RATE_TARGET = 200.0           # deliveries/s drained by the workers
 DELIVERY_RATIO_TARGET = 0.80           # drain rate / a plain requests loop's rate
+INBOUND_RATE_TARGET = 50.0             # hospital messages/s taken in, 4 senders
+INBOUND_P99_TARGET_MS = 250.0          # p99 latency of one message, milliseconds

@@ -9,6 +9,7 @@ from typing import Any
 from benchmarks import plan as targets
 from benchmarks.delivery_drain import DrainResults
 from benchmarks.importing import ImportResults, MappingRate
+from benchmarks.inbound_messages import RESEND, InboundResults
 from benchmarks.machine import Machine
 from benchmarks.plan import Plan
 from benchmarks.profiling import Profile
@@ -31,6 +32,7 @@ class Report:
     mapping: MappingRate | None = None
     imports: list[ImportResults] = field(default_factory=list)
     delivery: DrainResults | None = None
+    inbound: InboundResults | None = None
 
 
 def verdict(passed: bool) -> str:
@@ -53,7 +55,8 @@ def render(report: Report) -> str:
         "## Method\n", _method(plan, report.machine),
     ]
     problems = [*report.failures, *(p for db in report.databases for p in db.problems),
-                *(report.delivery.problems if report.delivery else [])]
+                *(report.delivery.problems if report.delivery else []),
+                *(report.inbound.problems if report.inbound else [])]
     if problems:
         parts += ["## Failures\n", "\n".join(f"- {p}" for p in problems) + "\n"]
     parts += ["## Summary\n", _summary(report)]
@@ -66,6 +69,8 @@ def render(report: Report) -> str:
     parts += [f"## 4. Import ({plan.import_consumers:,} consumers) and mapping\n",
               _import(report)]
     parts += ["## 5. Delivery drain rate\n", _delivery(report)]
+    parts += ["## 6. Hospital messages in: $process-message and MLLP\n",
+              inbound_section(report.inbound)]
     parts += ["## Seeding\n", _seeding(report)]
     parts += ["## Where the time goes\n", _profiles(report)]
     parts += ["## Query plans at the large size\n", _plans(report)]
@@ -135,6 +140,26 @@ def _method(plan: Plan, machine: Machine) -> str:
   `sent` with one attempt and the receiver must hold one complete bundle per consumer. The
   **limit** is those same bundles posted to the same receiver by a plain single-threaded
   `requests.Session` loop (`json=bundle`, as the worker's transport posts them).
+- **Inbound (6).** PostgreSQL only, a fresh schema with `benchmarks/generate_agency.py`'s
+  agency of {plan.inbound_consumers:,} consumers loaded by `gateway import`, and one hospital
+  partner (SMART key made for the run; HL7 v2 from 127.0.0.1). Per transport
+  {plan.inbound_warmup:,} warm-up and {plan.inbound_messages:,} measured messages, all made
+  before the clock starts, each with its own message id and hospital encounter: of every 20,
+  12 discharges of consumers named by Medicaid id (and the hospital's MRN), 3 of consumers
+  named only by name, birth date, sex, phone and address, 3 of people the agency does not know
+  (prospective consumers) and 2 admissions of consumers (care-team notices); the gateway's own
+  scoring confirms beforehand that each can mean only that person. As Da Vinci notification
+  Bundles shaped like the public example, posted to `$process-message` on `gateway serve
+  --workers 2`; as HL7 v2.5.1 ADT^A03/A01 to `gateway mllp`. {plan.inbound_senders} sender
+  threads, each with its own `requests.Session` (and the partner's access token) or MLLP
+  connection, closed loop, for at most {plan.inbound_timeout:.0f} s; latency is from sending a
+  message to its whole answer. Then every answer must be `ok` / `AA`, `inbound_message` must
+  hold one row per message sent, each discharge one referral Task of its own for the right
+  Patient (a new prospective one for a stranger), each admission a care-team notice, no match
+  review; {RESEND} messages sent again must get the same answers and write nothing (over FHIR
+  but the request's own AuditEvent). On a missed target,
+  {plan.inbound_profile:,} more messages per transport go through the app in process under
+  cProfile.
 - **Profiles.** For each request kind behind a missed target, cProfile of those requests run
   in process through Flask's test client (no gunicorn, no sockets), at the end of the database's
   run (large dataset stored), plus the query plans of both searches. cProfile inflates
@@ -190,6 +215,15 @@ def _summary(report: Report) -> str:
         rows.append(("re-import (unchanged) speedup", f">= {targets.REIMPORT_SPEEDUP_TARGET:.0f}x",
                      f"{imp.speedup:.1f}x", imp.label,
                      verdict(imp.speedup >= targets.REIMPORT_SPEEDUP_TARGET)))
+    inbound = report.inbound
+    for transport in inbound.transports if inbound is not None else []:
+        rows.append((f"{transport.name}, {transport.senders} senders",
+                     f">= {targets.INBOUND_RATE_TARGET:,.0f}/s", f"{transport.rate:,.1f}/s",
+                     inbound.label, verdict(transport.rate_met)))
+        rows.append((f"{transport.name}, p99 latency",
+                     f"< {targets.INBOUND_P99_TARGET_MS:,.0f} ms",
+                     f"{ms(transport.latency.p99)} ms", inbound.label,
+                     verdict(transport.p99_met)))
     drain = report.delivery
     if drain is not None:
         rows.append((f"delivery drain, {drain.consumers:,} queued, {drain.workers} workers",
@@ -239,6 +273,43 @@ def _delivery(report: Report) -> str:
             ("storing the consumers (not measured)", f"{d.seed_seconds:.1f} s"),
             ("building the workers (`create_app`; not measured)", f"{d.startup_seconds:.1f} s"),
         ]),
+    ])
+
+
+def inbound_section(r: InboundResults | None) -> str:
+    if r is None:
+        return "Not measured (it runs on PostgreSQL only; see Failures if it was chosen).\n"
+    rows, checks = [], []
+    for t in r.transports:
+        rows.append((t.name, f"{t.accepted:,}", f"{t.seconds:.1f}", f"{t.rate:,.1f}",
+                     ms(t.latency.p50), ms(t.latency.p95), ms(t.latency.p99), t.errors,
+                     f">= {targets.INBOUND_RATE_TARGET:,.0f}/s, p99 < "
+                     f"{targets.INBOUND_P99_TARGET_MS:,.0f} ms",
+                     verdict(t.rate_met and t.p99_met)))
+        unsent = f"; {t.prepared - t.sent:,} not sent in time" if t.sent < t.prepared else ""
+        checks += [
+            (t.name, "measured messages by kind",
+             ", ".join(f"{kind} {n:,}" for kind, n in t.kinds.items()) + unsent),
+            (t.name, "CPU while measured: the server's processes (per message); the "
+                     "senders", f"{t.server_cpu:.1f} s ({t.server_cpu_per_message * 1e3:.1f} "
+                     f"ms); {t.sender_cpu:.1f} s"),
+            (t.name, "every answer `ok` / `AA`", "yes" if not t.errors
+             else f"**no**: {t.errors:,} errors, first: `{t.first_error[:300]}`"),
+            (t.name, f"`inbound_message` rows ({t.warmup:,} warm-up + {t.sent:,} measured)",
+             f"{t.rows:,}: " + ", ".join(f"{o} {n:,}" for o, n in sorted(t.outcomes.items()))),
+            (t.name, "referral Tasks, one per discharge message",
+             f"{t.referral_tasks:,} for {t.discharges:,}"),
+            (t.name, f"{t.resent} sent again: same answers, nothing written",
+             "yes" if t.resend_same else "**no**"),
+            (t.name, "other checks", "; ".join(t.failed_checks) or "passed"),
+        ]
+    return "\n".join([
+        f"Hospital notifications from {r.senders} concurrent senders on {r.label}, matched "
+        f"against {r.patients:,} Patients ({r.resources:,} resources stored; the agency's "
+        f"import took {r.import_seconds:.0f} s, not measured).\n",
+        _table(["transport", "messages taken", "seconds", "messages/s", "p50 ms", "p95 ms",
+                "p99 ms", "errors", "target", ""], rows),
+        _table(["transport", "check", "result"], checks),
     ])
 
 
@@ -380,6 +451,8 @@ def _profiles(report: Report) -> str:
     profiles += [p for db in report.databases for p in db.profiles]
     if report.delivery is not None and report.delivery.profile is not None:
         profiles.append(report.delivery.profile)
+    if report.inbound is not None:
+        profiles += [t.profile for t in report.inbound.transports if t.profile is not None]
     if not profiles:
         return "Every target was met; nothing was profiled.\n"
     return "\n".join(profile_section(p) for p in profiles)
@@ -435,6 +508,7 @@ def _raw(report: Report) -> dict[str, Any]:
         } for imp in report.imports],
         "mapping": asdict(report.mapping) if report.mapping else None,
         "delivery": report.delivery.raw() if report.delivery else None,
+        "inbound": report.inbound.raw() if report.inbound else None,
         "failures": report.failures,
     }
 

@@ -4,7 +4,9 @@
 
 The full run takes about half an hour on two cores (ten minutes of HTTP measurements, the rest
 `gateway import` of a 10,000-consumer agency, twice per database); --quick (a smoke run) about
-two minutes, and writes var/bench-quick.md instead.
+two minutes, and writes var/bench-quick.md instead. The hospital messages section
+(benchmarks/inbound_messages.py, PostgreSQL only) runs last and adds about ten minutes to a full
+run (half of them importing its own 10,000-consumer agency), one to a quick one.
 
 Every server it starts listens on 127.0.0.1 and is stopped on exit, error or Ctrl-C; the
 PostgreSQL schema and SQLite file it creates are dropped.
@@ -17,7 +19,9 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:  # run as a script: make `benchmarks` importable
@@ -70,6 +74,8 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as scratch:
         report = run_all(args.quick, args.databases, args.postgres_url, Path(scratch), log,
                          command)
+        if "postgresql" in args.databases:
+            report = _with_inbound(report, args, Path(scratch), log, began)
     from benchmarks.report import render
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +83,20 @@ def main(argv: list[str]) -> int:
     log(f"wrote {args.output} in {report.seconds / 60:.1f} minutes"
         + (f"; {len(report.failures)} failure(s)" if report.failures else ""))
     return 1 if report.failures else 0
+
+
+def _with_inbound(report: Any, args: argparse.Namespace, workdir: Path,
+                  log: Callable[[str], None], began: float) -> Any:
+    """The report with the hospital messages section (PostgreSQL only) measured after the
+    others; its failures join theirs."""
+    from dataclasses import replace
+
+    from benchmarks.inbound_messages import run_section
+    from benchmarks.machine import load_average
+
+    inbound = run_section(args.quick, args.postgres_url, workdir, log, report.failures)
+    return replace(report, inbound=inbound, seconds=time.monotonic() - began,
+                   load_after=load_average())
 
 
 if __name__ == "__main__":
