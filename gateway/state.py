@@ -70,7 +70,8 @@ class GatewayState:
         """A repository whose changes commit together when the block ends without error.
 
         ``defer_index``: search index rows are written once, before the commit, rather than
-        resource by resource (for bulk writers; see IndexWriter).
+        resource by resource (for bulk writers; see IndexWriter). A writer may defer the
+        outbox's pending deliveries too (``repository.outbox.defer()``); they are written here.
         """
         with self.session_factory() as session, session.begin():
             begin_write(session)
@@ -79,6 +80,7 @@ class GatewayState:
                 repository.index.defer()
             yield repository
             repository.index.flush()
+            repository.outbox.flush()
         _end_request_transaction()  # later reads in this request must see this write
         if repository.submitted:
             from gateway.workflows.inbound import take_in

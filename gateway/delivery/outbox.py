@@ -69,6 +69,18 @@ class Outbox:
         self.patient_of = patient_of
         self.clock = clock
         self._partners: list[OutboundPartner] | None = None
+        # Deferred (``defer``): pending deliveries collected and written once, at ``flush``,
+        # for writers that change several of one consumer's resources in a transaction.
+        self._deferred: dict[tuple[str, str], Pending] | None = None
+
+    def defer(self) -> None:
+        self._deferred = {}
+
+    def flush(self) -> None:
+        """Write the deferred pending deliveries (in the caller's transaction)."""
+        if self._deferred:
+            deferred, self._deferred = list(self._deferred.values()), {}
+            self._write(deferred)
 
     @property
     def partners(self) -> list[OutboundPartner]:
@@ -111,6 +123,13 @@ class Outbox:
 
     def enqueue(self, pending: Iterable[Pending]) -> None:
         """Mark deliveries pending (or fold the change into the pending one)."""
+        if self._deferred is not None:
+            for item in pending:
+                self._deferred[(item.partner_id, item.patient_id)] = item
+            return
+        self._write(pending)
+
+    def _write(self, pending: Iterable[Pending]) -> None:
         rows = [{"partner_id": p.partner_id, "patient_id": p.patient_id, "status": PENDING,
                  "generation": 1, "cause": p.cause[:200], "attempts": 0}
                 for p in pending]

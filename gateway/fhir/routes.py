@@ -48,7 +48,7 @@ def gate() -> None:
 def account(response: Response) -> Response:
     """The AuditEvent of every authenticated request (gateway/audit/access.py)."""
     principal = g.get("principal")
-    if principal is None:
+    if principal is None or g.get("audited"):  # an operation that wrote its own AuditEvent
         return response
     written = []
     if request.method in ("POST", "PUT", "DELETE") and response.status_code < 300:
@@ -145,7 +145,8 @@ def transaction_or_batch() -> Response:
 @bp.post("/$process-message")
 def process_message() -> Response:
     g.interaction = "operation"
-    body, status = process_message_operation(gateway_state(), g.principal, json_body(request))
+    body, status, g.audited = process_message_operation(gateway_state(), g.principal,
+                                                        json_body(request))
     return fhir_response(body, status)
 
 

@@ -72,7 +72,8 @@ def receive(state: GatewayState, partner: Partner, event: AdtEvent, content: str
         return seen
     now = datetime.now(UTC)
     try:
-        with state.writing(SYSTEM) as repository:
+        with state.writing(SYSTEM, defer_index=True) as repository:
+            repository.outbox.defer()  # one pending delivery per partner, not per resource
             row = InboundMessageRow(partner_id=partner.id, message_id=event.message_id,
                                     source=event.source, kind=event.kind, received_at=now,
                                     outcome="taking", content=content, response="")

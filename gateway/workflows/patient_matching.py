@@ -414,27 +414,36 @@ def find_candidates(repository: Repository, probe: dict, *, trusted_systems: Col
     least ``REVIEW``. Read through the search index as ``repository``'s requester: a partner's
     repository finds only the Patients it may see, and they are scored in the form it sees them
     (so a score never reveals an element it is not shown). Deleted Patients are never found;
-    inactive ones are, with the reason "inactive record"."""
-    candidates = []
-    for stored in _found(repository, candidate_queries(probe, trusted_systems)):
-        patient = stored.json()
-        value, reasons = score(probe, patient, trusted_systems=trusted_systems)
-        code = grade(value)
-        if code is not None:
-            candidates.append(Candidate(stored.id, patient, value, code, reasons))
+    inactive ones are, with the reason "inactive record".
+
+    When the identifier search alone finds exactly one certain candidate (a trusted identifier
+    with agreeing demographics), the demographic searches are skipped: they could only add
+    lesser candidates, or a duplicate record of the same person without the identifier, which
+    is the agency's to merge rather than a reason to hold a referral back."""
+    candidates: list[Candidate] = []
+    seen: set[str] = set()
+    queries = candidate_queries(probe, trusted_systems)
+    for index, params in enumerate(queries):
+        for stored in _found(repository, params, seen):
+            patient = stored.json()
+            value, reasons = score(probe, patient, trusted_systems=trusted_systems)
+            code = grade(value)
+            if code is not None:
+                candidates.append(Candidate(stored.id, patient, value, code, reasons))
+        if index == 0 and params[0][0] == "identifier" and sole_certain(candidates):
+            break
     candidates.sort(key=lambda c: (-c.score, c.patient_id))
     return candidates[:limit]
 
 
-def _found(repository: Repository, queries: list[list[tuple[str, str]]]
+def _found(repository: Repository, params: list[tuple[str, str]], seen: set[str]
            ) -> Iterator[StoredResource]:
-    seen: set[str] = set()
-    for params in queries:
-        request = search.parse_search("Patient", params, repository.registry, lenient=False,
-                                      default_count=QUERY_LIMIT, max_count=QUERY_LIMIT,
-                                      base_url=repository.base_url)
-        request.total_mode = "none"
-        for stored in repository.search(request).rows:
-            if stored.id not in seen and stored.content is not None:
-                seen.add(stored.id)
-                yield stored
+    """The Patients one search finds that ``seen`` does not hold yet (then added to it)."""
+    request = search.parse_search("Patient", params, repository.registry, lenient=False,
+                                  default_count=QUERY_LIMIT, max_count=QUERY_LIMIT,
+                                  base_url=repository.base_url)
+    request.total_mode = "none"
+    for stored in repository.search(request).rows:
+        if stored.id not in seen and stored.content is not None:
+            seen.add(stored.id)
+            yield stored

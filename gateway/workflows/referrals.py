@@ -37,6 +37,7 @@ from sqlalchemy import select
 
 from gateway.adapters.adt_event import ADMIT, DISCHARGE, REFERRAL, TRANSFER, AdtEvent
 from gateway.db.models import LocalRecordRow, MatchReviewRow
+from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import Repository
 from gateway.mappings.codes import PROFILE_TASK, TASK_REFERRAL
 from gateway.mappings.context import DEFAULT_MEDICAID_SYSTEM, MappingContext
@@ -242,13 +243,13 @@ def make_referral(repository: Repository, partner: Partner, event: AdtEvent, pat
     ids = _Ids(partner, key)
     task_identifier = {"system": f"{FHIR_BASE}/partner/{partner.id}/discharge",
                        "value": ids["task"]}
-    existing = repository.find("Task", f"identifier={task_identifier['system']}|{ids['task']}")
-    if existing:
-        task_id = existing[0].id
-        return Taken("referral-exists", f"this discharge is already referral Task/{task_id}",
-                     patient_id=patient_id, task_id=task_id, written=written)
+    if _exists(repository, "Task", ids["task"]):  # its id follows from the encounter
+        return Taken("referral-exists", f"this discharge is already referral "
+                                        f"Task/{ids['task']}",
+                     patient_id=patient_id, task_id=ids["task"], written=written)
     discharged = _discharge_date(encounter, event, now)
     due = followup.due_after(discharged)
+    owner = local_access(repository, ctx)
     hospital = {"reference": f"Organization/{partner.organization}",
                 "display": event.sender_name or partner.name}
     patient = {"reference": f"Patient/{patient_id}"}
@@ -270,7 +271,7 @@ def make_referral(repository: Repository, partner: Partner, event: AdtEvent, pat
         "occurrencePeriod": {"start": due.discharged_on.isoformat(),
                              "end": due.within_7_days.isoformat()},
         "authoredOn": _instant(now), "requester": hospital,
-        "performer": [local_access(repository, ctx)],
+        "performer": [owner],
     }
     if conditions:
         service_request["reasonReference"] = [{"reference": f"Condition/{c['id']}"}
@@ -291,7 +292,7 @@ def make_referral(repository: Repository, partner: Partner, event: AdtEvent, pat
         "for": patient,
         "encounter": {"reference": f"Encounter/{ids['encounter']}"},
         "authoredOn": _instant(now), "lastModified": _instant(now),
-        "requester": hospital, "owner": local_access(repository, ctx),
+        "requester": hospital, "owner": owner,
         "restriction": {"period": {"start": due.discharged_on.isoformat(),
                                    "end": due.within_30_days.isoformat()}},
         "input": _inputs(ids, encounter, conditions, hospital),
@@ -303,6 +304,14 @@ def make_referral(repository: Repository, partner: Partner, event: AdtEvent, pat
     return Taken("referral", f"referral Task/{ids['task']} created (7-day follow-up due "
                              f"{due.within_7_days}, 30-day {due.within_30_days})",
                  patient_id=patient_id, task_id=ids["task"], written=(*written, *created))
+
+
+def _exists(repository: Repository, resource_type: str, resource_id: str) -> bool:
+    try:
+        repository.read(resource_type, resource_id)
+    except FhirError:
+        return False
+    return True
 
 
 def _inputs(ids: _Ids, encounter: dict[str, Any], conditions: list[dict[str, Any]],

@@ -26,8 +26,10 @@ from gateway.workflows.inbound_messages import FATAL, OK, Result
 STATUS = {OK: 200, FATAL: 422, inbound_messages.TRANSIENT: 503}
 
 
-def process_message(state: Any, principal: Principal, body: Any) -> tuple[dict[str, Any], int]:
-    """The response message and its HTTP status (FhirError for a body that is no message)."""
+def process_message(state: Any, principal: Principal, body: Any
+                    ) -> tuple[dict[str, Any], int, bool]:
+    """The response message, its HTTP status, and whether the message's own AuditEvent
+    (the receipt, DICOM Import) was written (FhirError for a body that is no message)."""
     partner = sending_partner(state, principal)
     try:
         received = davinci.event_from(body)
@@ -38,18 +40,19 @@ def process_message(state: Any, principal: Principal, body: Any) -> tuple[dict[s
                         issues=(issue("error", "invalid", error.message, error.expression),))
         seen = inbound_messages.stored_answer(state, partner.id, error.header["id"])
         if seen is not None:
-            return json.loads(seen.answer), STATUS[seen.code]
+            return json.loads(seen.answer), STATUS[seen.code], False
         answer = _render(state, error.header)(result)
         inbound_messages.refuse(state, partner, message_id=error.header["id"], source="fhir",
                                 content=json.dumps(body, ensure_ascii=False),
                                 result=Result(FATAL, error.message, answer=answer,
                                               issues=result.issues),
                                 label=_event_label(error.header))
-        return json.loads(answer), STATUS[FATAL]
+        return json.loads(answer), STATUS[FATAL], True
     result = inbound_messages.receive(
         state, partner, received.event, json.dumps(body, ensure_ascii=False),
         _render(state, received.header), label=_event_label(received.header))
-    return json.loads(result.answer), STATUS[result.code]
+    recorded = not result.duplicate and result.code != inbound_messages.TRANSIENT
+    return json.loads(result.answer), STATUS[result.code], recorded
 
 
 def sending_partner(state: Any, principal: Principal) -> Partner:
