@@ -340,39 +340,85 @@ def deliver(once: bool, batch_size: int, name: str | None) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=2575, show_default=True, type=click.IntRange(0, 65535))
-def mllp(host: str, port: int) -> None:
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="listener processes sharing the port (SO_REUSEPORT)")
+def mllp(host: str, port: int, workers: int) -> None:
     """HL7 v2 listener over MLLP (ADT in, ACK out). Connections are taken only from the
     addresses in GATEWAY_MLLP_ALLOWED_SOURCES (CIDRs, comma-separated), or else from those
     the hospital partners list in endpoints.mllp_sources."""
+    import multiprocessing
+    import signal
+
+    if workers > 1 and port == 0:
+        raise CliError("--port 0 (any free port) needs --workers 1")
+    from gateway.workflows.hl7_messages import mllp_sources
+
+    config = config_from_env()
+    with _gateway_state() as state:
+        if not mllp_sources(state):
+            raise CliError("no source may send: set GATEWAY_MLLP_ALLOWED_SOURCES or register "
+                           "a hospital partner with endpoints.mllp_sources")
+    if workers == 1:
+        _serve_mllp(config, host, port, reuse_port=False)
+        return
+    children = [multiprocessing.Process(target=_listener_process, args=(config, host, port),
+                                        name=f"mllp-{n}") for n in range(workers)]
+    for child in children:
+        child.start()
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        while all(child.is_alive() for child in children):
+            children[0].join(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+        for child in children:
+            child.join(15)
+    if any(child.exitcode not in (0, -signal.SIGTERM) for child in children):
+        raise CliError("an MLLP listener process failed (see above)")
+
+
+def _listener_process(config: Config, host: str, port: int) -> None:
+    try:
+        _serve_mllp(config, host, port, reuse_port=True)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(1)
+
+
+def _serve_mllp(config: Config, host: str, port: int, reuse_port: bool) -> None:
+    """One MLLP listener process: its own app state (database connections are not shared
+    across processes), serving until SIGTERM or Ctrl-C."""
     import signal
 
     from gateway.adapters.mllp import MllpServer
     from gateway.app import create_app
     from gateway.workflows.hl7_messages import mllp_sources, receive_hl7
 
-    config = config_from_env()
-    _check_migrated(config)
     state = create_app(config).extensions["gateway"]
-    allowed = mllp_sources(state)
-    if not allowed:
-        raise CliError("no source may send: set GATEWAY_MLLP_ALLOWED_SOURCES or register a "
-                       "hospital partner with endpoints.mllp_sources")
     try:
-        server = MllpServer(host, port, lambda raw, peer: receive_hl7(state, raw, peer=peer),
-                            allowed)
-    except (OSError, ValueError) as error:
-        raise CliError(f"cannot listen on {host}:{port}: "
-                       f"{getattr(error, 'strerror', None) or error}") from None
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    bound_host, bound_port = server.server_address[:2]
-    click.echo(f"MLLP listening on {bound_host}:{bound_port}, accepting "
-               f"{', '.join(str(a) for a in allowed)}", err=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        allowed = mllp_sources(state)
+        try:
+            server = MllpServer(host, port,
+                                lambda raw, peer: receive_hl7(state, raw, peer=peer),
+                                allowed, reuse_port=reuse_port)
+        except (OSError, ValueError) as error:
+            raise CliError(f"cannot listen on {host}:{port}: "
+                           f"{getattr(error, 'strerror', None) or error}") from None
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        bound_host, bound_port = server.server_address[:2]
+        click.echo(f"MLLP listening on {bound_host}:{bound_port} (pid {os.getpid()}), "
+                   f"accepting {', '.join(str(a) for a in allowed)}", err=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.shutdown()
     finally:
-        server.shutdown()
         state.close()
 
 

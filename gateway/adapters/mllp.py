@@ -122,7 +122,9 @@ class MllpServer:
     def __init__(self, host: str, port: int, handler: Handler,
                  allowed_sources: Collection[Network | str], *,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, reuse_port: bool = False) -> None:
+        """``reuse_port``: bind with SO_REUSEPORT, so that several listener processes share
+        the port and the kernel spreads new connections among them."""
         self.handler = handler
         self.allowed_sources = tuple(ipaddress.ip_network(str(s), strict=False)
                                      for s in allowed_sources)
@@ -133,7 +135,7 @@ class MllpServer:
         self._serving = False
         self._thread: threading.Thread | None = None
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._server = _TcpServer((host, port), family, self)
+        self._server = _TcpServer((host, port), family, self, reuse_port)
 
     @property
     def server_address(self) -> tuple[str, int]:
@@ -235,9 +237,10 @@ class _TcpServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     block_on_close = True  # server_close() waits for the connection threads
 
     def __init__(self, address: tuple[str, int], family: socket.AddressFamily,
-                 owner: MllpServer) -> None:
+                 owner: MllpServer, reuse_port: bool = False) -> None:
         self.address_family = family
         self.owner = owner
+        self.allow_reuse_port = reuse_port  # read by server_bind
         super().__init__(address, _Connection)
 
     def verify_request(self, request: object, client_address: tuple) -> bool:

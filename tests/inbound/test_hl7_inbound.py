@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -200,7 +201,10 @@ def test_a_real_mllp_listener_takes_messages_and_stops_on_sigterm(client, auth, 
     assert len(referral_tasks(client, auth)) == 2
     process.terminate()
     assert process.wait(15) == 0
-    assert b"Traceback" not in process.stderr.read()
+    log = process.stderr.read().decode()
+    assert "Traceback" not in log
+    # Two listener processes shared the port (the default --workers 2).
+    assert len(set(re.findall(r"MLLP listening on \S+ \(pid (\d+)\)", log))) == 2, log
 
 
 def test_the_cli_refuses_to_listen_with_no_allowed_source(config, app):
