@@ -75,6 +75,11 @@ from gateway.partners.smart import token_endpoint
 from gateway.workflows import patient_matching
 
 HOST = "127.0.0.1"
+# Server processes, for `gateway serve` and `gateway mllp` alike: twice the cores, as gunicorn
+# advises. Each sender keeps one connection, and a connection stays with the process that
+# accepted it; with fewer processes than senders, one process (one GIL) can end up carrying
+# most of them while the other idles (2 processes: 22/s; 4: 46/s, quick plan).
+SERVER_WORKERS = 2 * (os.cpu_count() or 1)
 PUBLIC_BASE_URL = "http://127.0.0.1:8080"  # as in benchmarks/suite.py and `gateway import`
 FHIR_JSON = "application/fhir+json"
 PARTNER_ID = "bench-hospital"
@@ -250,7 +255,8 @@ def measure(database_url: str, consumers: int, messages: int, warmup: int, sende
         log(f"inbound: {2 * sum(sizes):,} messages made ({time.monotonic() - began:.0f}s)")
         results.fhir = TransportResults("FHIR $process-message", "fhir", senders, warmup,
                                         messages)
-        with start_gateway(database_url, PUBLIC_BASE_URL, workdir) as server:
+        with start_gateway(database_url, PUBLIC_BASE_URL, workdir,
+                           workers=SERVER_WORKERS) as server:
             token = AccessToken(server.port, private_jwk)
             _run(results.fhir, fhir, lambda: FhirSender(server.port, token),
                  (server.pid, server.log), engine, timeout, log)
@@ -931,7 +937,8 @@ def mllp_listener(database_url: str, workdir: Path) -> Iterator[tuple[int, int, 
     env = _clean_env(workdir)
     env.update(GATEWAY_DATABASE_URL=database_url, GATEWAY_BASE_URL=PUBLIC_BASE_URL)
     log_path = workdir / f"mllp-{port}.log"
-    command = [*gateway_command(), "mllp", "--host", HOST, "--port", str(port)]
+    command = [*gateway_command(), "mllp", "--host", HOST, "--port", str(port),
+               "--workers", str(SERVER_WORKERS)]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)

@@ -84,10 +84,14 @@ def receive(state: GatewayState, partner: Partner, event: AdtEvent, content: str
             taken = take_event(repository, partner, event, ctx, now)
             result = Result(OK, taken.detail, taken)
             result = _with_answer(result, render)
-            record(repository, _audit(partner, event, result, now, label))
             row.outcome, row.patient_id, row.task_id = (taken.outcome, taken.patient_id,
                                                         taken.task_id)
             row.response = _stored(result)
+            repository.session.flush()
+            repository.index.flush()
+            repository.outbox.flush()
+            # Last: the audit chain's lock is held from here to the commit, so it is kept short.
+            record(repository, _audit(partner, event, result, now, label))
         return result
     except IntegrityError:
         seen = stored_answer(state, partner.id, event.message_id)
