@@ -27,7 +27,9 @@ OPERATOR_SYSTEM = "https://fhir-care-gateway.example/operator"
 # out: a bulk answer must not turn one audit record into megabytes.
 MAX_RESOURCE_ENTITIES = 500
 
-REQUESTER_KINDS = ("partner", "operator")
+# "sender": someone who sent a message we could not attribute to a partner (an unknown HL7 v2
+# facility, an unreadable message), named as the message or the connection names them.
+REQUESTER_KINDS = ("partner", "operator", "sender")
 ACTIONS = frozenset("CRUDE")
 # The decision behind a disclosure, as audit-event-outcome codes: a refusal by policy is a
 # minor failure (the request was fine, the answer was no), a fault is a serious one.
@@ -147,6 +149,8 @@ def requester_agent(kind: str, name: str, organization: str | None) -> dict[str,
         return {"who": {"identifier": {"system": OPERATOR_SYSTEM, "value": name},
                         "display": f"operator {name}"},
                 "name": name, "requestor": True}
+    if kind == "sender":
+        return {"who": {"display": name}, "name": name, "requestor": True}
     raise ValueError(f"requester_kind must be one of {', '.join(REQUESTER_KINDS)}, got {kind!r}")
 
 

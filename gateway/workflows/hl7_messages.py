@@ -48,17 +48,19 @@ def receive_hl7(state: GatewayState, raw: bytes, *, partner: Partner | None = No
     except Hl7Error as error:
         inbound_messages.refuse(state, partner, message_id=None, source="hl7v2",
                                 content=content, result=Result(FATAL, error.text),
-                                label="HL7 v2 message")
+                                label="HL7 v2 message", sender=peer)
         return hl7v2.ack(raw, error.ack_code, error.text, error)
     label = f"{message.message_type}^{message.trigger}"
     sender = _sender(state, message, partner, peer)
     if isinstance(sender, Hl7Error):
         inbound_messages.refuse(state, None, message_id=message.control_id, source="hl7v2",
                                 content=content, result=Result(FATAL, sender.text),
-                                label=label)
+                                label=label, sender=f"{message.sending_facility} ({peer})"
+                                if peer else message.sending_facility)
         return hl7v2.ack(message, sender.ack_code, sender.text, sender)
     seen = inbound_messages.stored_answer(state, sender.id, message.control_id)
     if seen is not None:
+        inbound_messages.note_repeat(state, sender, message.control_id, label, seen)
         return seen.answer.encode(message.codec, errors="replace")
     try:
         event = event_from_v2(message, sender_zone=_zone(sender))
@@ -70,8 +72,8 @@ def receive_hl7(state: GatewayState, raw: bytes, *, partner: Partner | None = No
                                     result=Result(FATAL, error.text,
                                                   answer=answer.decode(message.codec)),
                                     label=label)
-        else:
-            inbound_messages.refuse(state, None, message_id=None, source="hl7v2",
+        else:  # cannot be processed: audited, not kept (the same message may do later)
+            inbound_messages.refuse(state, sender, message_id=None, source="hl7v2",
                                     content=content, result=Result(FATAL, error.text),
                                     label=label)
         return answer

@@ -69,6 +69,7 @@ def receive(state: GatewayState, partner: Partner, event: AdtEvent, content: str
     answer ``render`` made (or the stored one, for a message seen before)."""
     seen = stored_answer(state, partner.id, event.message_id)
     if seen is not None:
+        note_repeat(state, partner, event.message_id, label, seen)
         return seen
     now = datetime.now(UTC)
     try:
@@ -95,7 +96,8 @@ def receive(state: GatewayState, partner: Partner, event: AdtEvent, content: str
         return result
     except IntegrityError:
         seen = stored_answer(state, partner.id, event.message_id)
-        if seen is not None:
+        if seen is not None:  # a twin sent at the same time was taken first
+            note_repeat(state, partner, event.message_id, label, seen)
             return seen
         log.exception("message %s from %s: a database constraint failed", event.message_id,
                       partner.id)
@@ -119,11 +121,12 @@ def receive(state: GatewayState, partner: Partner, event: AdtEvent, content: str
 
 
 def refuse(state: GatewayState, partner: Partner | None, *, message_id: str | None,
-           source: str, content: str, result: Result, label: str, kind: str = "unknown"
-           ) -> None:
+           source: str, content: str, result: Result, label: str, kind: str = "unknown",
+           sender: str | None = None) -> None:
     """Record a message refused before it became an event (unreadable, wrong content): its
-    AuditEvent always; the message itself when it has an id and a known sender, so that the
-    same message again gets the same answer."""
+    AuditEvent always (naming the partner, or else ``sender`` as the message or connection
+    names it); the message itself when it has an id and a known sender, so that the same
+    message again gets the same answer."""
     now = datetime.now(UTC)
     try:
         with state.writing(SYSTEM) as repository:
@@ -134,8 +137,8 @@ def refuse(state: GatewayState, partner: Partner | None, *, message_id: str | No
                     response=_stored(result)))
                 repository.session.flush()
             record(repository, disclosure_event(
-                requester_kind="partner" if partner else "operator",
-                requester_name=partner.id if partner else "unknown sender",
+                requester_kind="partner" if partner else "sender",
+                requester_name=partner.id if partner else (sender or "unknown sender"),
                 requester_organization=partner.organization if partner else None,
                 purpose="TREAT", interaction="inbound", action="C", outcome="deny",
                 patients=[], resources=[], recorded=now,
@@ -151,6 +154,25 @@ def _record_refusal(state: GatewayState, partner: Partner, event: AdtEvent, cont
                     result: Result, label: str) -> None:
     refuse(state, partner, message_id=event.message_id, source=event.source, content=content,
            result=result, label=label, kind=event.kind)
+
+
+def note_repeat(state: GatewayState, partner: Partner, message_id: str, label: str,
+                seen: Result) -> None:
+    """Audit a message received again (answered with its stored answer, nothing changed)."""
+    taken = seen.taken
+    try:
+        with state.writing(SYSTEM) as repository:
+            record(repository, disclosure_event(
+                requester_kind="partner", requester_name=partner.id,
+                requester_organization=partner.organization, purpose="TREAT",
+                interaction="inbound", action="C",
+                outcome="permit" if seen.code == OK else "deny",
+                patients=[taken.patient_id] if taken and taken.patient_id else [],
+                resources=[], recorded=datetime.now(UTC),
+                description=f"{label} {message_id} received again: answered as the first "
+                            f"time ({seen.code}), nothing changed"[:1000]))
+    except Exception:  # noqa: BLE001 - the repeat is answered whether or not it is recorded
+        log.exception("recording a repeated message failed")
 
 
 def stored_answer(state: GatewayState, partner_id: str, message_id: str) -> Result | None:

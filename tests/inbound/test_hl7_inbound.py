@@ -169,6 +169,9 @@ def test_over_mllp_the_hospital_is_known_by_its_address_and_facility(app, client
     assert fields(accepted, "MSA")[1:3] == ["AA", control_id(st_brigid)]
     assert fields(rejected, "MSA")[1] == "AR"
     assert len(referral_tasks(client, auth)) == 1
+    [refused] = search(client, auth, "AuditEvent?type=http://dicom.nema.org/resources/"
+                                     "ontology/DCM|110107&outcome=4")
+    assert refused["agent"][0]["who"]["display"] == "MERCYGEN (127.0.0.1)"
 
 
 @pytest.fixture
@@ -233,3 +236,15 @@ def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) ->
         except OSError:
             time.sleep(0.1)
     raise AssertionError("gateway mllp did not start listening")
+
+
+def test_a_message_sent_again_is_audited_as_a_repeat(client, auth, any_facility,
+                                                     hospital_headers):
+    message = sample("adt-a03-v2.5.1-utf8-profile.hl7")
+    post(client, hospital_headers, message)
+    post(client, hospital_headers, message)
+
+    events = search(client, auth, "AuditEvent?type=http://dicom.nema.org/resources/"
+                                  "ontology/DCM|110107&_count=10")
+    assert len(events) == 2
+    assert sum("received again" in e.get("outcomeDesc", "") for e in events) == 1

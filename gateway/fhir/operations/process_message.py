@@ -40,7 +40,9 @@ def process_message(state: Any, principal: Principal, body: Any
                         issues=(issue("error", "invalid", error.message, error.expression),))
         seen = inbound_messages.stored_answer(state, partner.id, error.header["id"])
         if seen is not None:
-            return json.loads(seen.answer), STATUS[seen.code], False
+            inbound_messages.note_repeat(state, partner, error.header["id"],
+                                         _event_label(error.header), seen)
+            return json.loads(seen.answer), STATUS[seen.code], True
         answer = _render(state, error.header)(result)
         inbound_messages.refuse(state, partner, message_id=error.header["id"], source="fhir",
                                 content=json.dumps(body, ensure_ascii=False),
@@ -51,7 +53,7 @@ def process_message(state: Any, principal: Principal, body: Any
     result = inbound_messages.receive(
         state, partner, received.event, json.dumps(body, ensure_ascii=False),
         _render(state, received.header), label=_event_label(received.header))
-    recorded = not result.duplicate and result.code != inbound_messages.TRANSIENT
+    recorded = result.code != inbound_messages.TRANSIENT
     return json.loads(result.answer), STATUS[result.code], recorded
 
 
