@@ -1017,8 +1017,8 @@ def _existing(connection: Any, resource_type: str, ids: set[str]) -> set[str]:
 def resend(transport: TransportResults, originals: list[Sent],
            open_sender: Callable[[], Sender], engine: Engine) -> None:
     """The given messages again, on a new connection: the same answers, and nothing written
-    but, over FHIR, each request's own AuditEvent (every authenticated API request is
-    accounted for: gateway/audit/access.py)."""
+    but each repeat's own AuditEvent (every inbound message is audited, a repeat too:
+    gateway/workflows/inbound_messages.py ``note_repeat``)."""
     before = _footprint(engine)
     same = True
     sender = open_sender()
@@ -1029,7 +1029,7 @@ def resend(transport: TransportResults, originals: list[Sent],
     finally:
         sender.close()
     after = _footprint(engine)
-    accounted = len(originals) if transport.source == "fhir" else 0
+    accounted = len(originals)
     expected = {**before, **{key: before[key] + accounted for key in (
         "resource (AuditEvent)", "resource_version (AuditEvent)", "audit_chain")}}
     transport.resent = len(originals)

@@ -67,10 +67,6 @@ def receive(state: GatewayState, partner: Partner, event: AdtEvent, content: str
     """Take ``event`` (from ``partner``; ``content`` is the message as received, kept;
     ``label`` names it in the audit trail, e.g. ``ADT^A03``) in once; the Result, with the
     answer ``render`` made (or the stored one, for a message seen before)."""
-    seen = stored_answer(state, partner.id, event.message_id)
-    if seen is not None:
-        note_repeat(state, partner, event.message_id, label, seen)
-        return seen
     now = datetime.now(UTC)
     try:
         with state.writing(SYSTEM, defer_index=True) as repository:
@@ -79,7 +75,9 @@ def receive(state: GatewayState, partner: Partner, event: AdtEvent, content: str
                                     source=event.source, kind=event.kind, received_at=now,
                                     outcome="taking", content=content, response="")
             repository.session.add(row)
-            repository.session.flush()  # a concurrent twin fails here (or at commit)
+            # A message seen before fails here (or a concurrent twin at the commit): the
+            # stored answer is given below.
+            repository.session.flush()
             ensure_registered(repository.session, state.config)  # the intake goes with it
             ctx = translator_for(state.config).context(LocalRecordStore(repository.session))
             taken = take_event(repository, partner, event, ctx, now)
@@ -96,7 +94,7 @@ def receive(state: GatewayState, partner: Partner, event: AdtEvent, content: str
         return result
     except IntegrityError:
         seen = stored_answer(state, partner.id, event.message_id)
-        if seen is not None:  # a twin sent at the same time was taken first
+        if seen is not None:  # seen before (or a twin sent at the same time was taken first)
             note_repeat(state, partner, event.message_id, label, seen)
             return seen
         log.exception("message %s from %s: a database constraint failed", event.message_id,

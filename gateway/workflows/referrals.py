@@ -297,9 +297,12 @@ def make_referral(repository: Repository, partner: Partner, event: AdtEvent, pat
                                    "end": due.within_30_days.isoformat()}},
         "input": _inputs(ids, encounter, conditions, hospital),
     }
-    created = []
-    for resource in (stored_encounter, *conditions, service_request, task):
-        repository.update(resource["resourceType"], resource["id"], resource)
+    # The Encounter may be stored already (an admission notice of the same stay); the rest
+    # is new with the referral (its Task did not exist, and all of it is written together).
+    repository.update("Encounter", stored_encounter["id"], stored_encounter)
+    created = [f"Encounter/{stored_encounter['id']}"]
+    for resource in (*conditions, service_request, task):
+        repository.create(resource["resourceType"], resource, resource_id=resource["id"])
         created.append(f"{resource['resourceType']}/{resource['id']}")
     return Taken("referral", f"referral Task/{ids['task']} created (7-day follow-up due "
                              f"{due.within_7_days}, 30-day {due.within_30_days})",
@@ -307,10 +310,11 @@ def make_referral(repository: Repository, partner: Partner, event: AdtEvent, pat
 
 
 def _exists(repository: Repository, resource_type: str, resource_id: str) -> bool:
+    """Stored now, or once (deleted: the agency removed it, and it stays removed)."""
     try:
         repository.read(resource_type, resource_id)
-    except FhirError:
-        return False
+    except FhirError as error:
+        return error.status == 410
     return True
 
 
