@@ -134,7 +134,7 @@ fhir-care-gateway demo
        TOKEN=$(gateway partners token hospital-stbrigid --url http://{host}:{port} \\
                --scope 'system/Task.read' --token-only)
        curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/fhir+json' \\
-            --data @../shared/conformance/davinci-discharge-notification-message-bundle-01.json \\
+            --data @fixtures/conformance/davinci-discharge-notification-message-bundle-01.json \\
             '{base}/$process-message'
 
   try: curl -H 'Authorization: Bearer {keys[0]}' '{base}/Patient?_count=5'

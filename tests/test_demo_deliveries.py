@@ -136,7 +136,7 @@ def test_an_edit_reaches_the_consented_partner_within_seconds_and_no_one_else(de
     assert deliveries_audited(demo, unconsented) == 0
 
 
-DAVINCI_EXAMPLE = (Path(__file__).resolve().parents[2] / "shared" / "conformance"
+DAVINCI_EXAMPLE = (Path(__file__).resolve().parents[1] / "fixtures" / "conformance"
                    / "davinci-discharge-notification-message-bundle-01.json")
 
 

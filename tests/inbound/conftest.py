@@ -11,8 +11,11 @@ import pytest
 from tests.delivery.conftest import clock, make_worker  # noqa: F401 - fixtures
 from tests.partners.conftest import demo_agency, get_token, partners  # noqa: F401 - fixtures
 
-CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
-DAVINCI_EXAMPLE = CONFORMANCE / "davinci-discharge-notification-message-bundle-01.json"
+# The public Da Vinci example, byte for byte as published (../shared/conformance/ holds the
+# original beside the project; tests/inbound/test_conformance_copy.py checks they agree).
+PROJECT = Path(__file__).resolve().parents[2]
+DAVINCI_EXAMPLE = (PROJECT / "fixtures" / "conformance"
+                   / "davinci-discharge-notification-message-bundle-01.json")
 HOSPITAL = "hospital-stbrigid"
 
 
