@@ -43,7 +43,7 @@ def receive(state: GatewayState, partner: Partner, submitted: list[dict[str, Any
     tasks = [r for r in submitted if r.get("resourceType") == "Task"]
     orders = {r["id"]: r for r in submitted if r.get("resourceType") == "ServiceRequest"}
     for task in tasks:
-        focus = _local_id((task.get("focus") or {}).get("reference"), "ServiceRequest")
+        focus = referenced_id((task.get("focus") or {}).get("reference"), "ServiceRequest")
         service_request = orders.pop(focus, None) if focus else None
         if service_request is None and focus:
             service_request = _read(state, "ServiceRequest", focus)
@@ -58,7 +58,7 @@ def receive_order(state: GatewayState, partner: Partner, task: dict[str, Any] | 
     order = task or service_request
     if order is None:
         return None
-    patient_id = _local_id((task or {}).get("for", {}).get("reference")
+    patient_id = referenced_id((task or {}).get("for", {}).get("reference")
                            or (service_request or {}).get("subject", {}).get("reference"),
                            "Patient")
     translator = translator_for(state.config)
@@ -184,7 +184,8 @@ def _read(state: GatewayState, resource_type: str, resource_id: str) -> dict[str
         return _stored(repository, resource_type, resource_id)
 
 
-def _local_id(reference: str | None, resource_type: str) -> str | None:
+def referenced_id(reference: str | None, resource_type: str) -> str | None:
+    """The id in a relative reference to ``resource_type`` (``Patient/abc`` -> ``abc``)."""
     if not reference or not reference.startswith(f"{resource_type}/"):
         return None
     return reference.split("/", 1)[1]

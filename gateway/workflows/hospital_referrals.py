@@ -37,6 +37,7 @@ from gateway.local.store import LocalRecordStore
 from gateway.local.translate import translator_for
 from gateway.mappings.codes import PROFILE_TASK, TASK_REFERRAL
 from gateway.partners.registry import Partner
+from gateway.workflows.court_orders import referenced_id
 from gateway.workflows.referrals import Taken, local_access, take_event, without_version_meta
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def take_referral(state: GatewayState, partner: Partner, task: dict[str, Any],
         contained = _contained_patient(task)
         repository.update("Task", referral["id"], referral)
         if contained is None:
-            patient_id = _local_id((task.get("for") or {}).get("reference"), "Patient")
+            patient_id = referenced_id((task.get("for") or {}).get("reference"), "Patient")
             taken = Taken("referral", f"referral Task/{task['id']} taken in",
                           patient_id=patient_id, task_id=task["id"],
                           written=(f"Task/{task['id']}",))
@@ -107,7 +108,7 @@ def attach_patient(repository: Repository, task_id: str, patient_id: str, *,
         del task["businessStatus"]
     repository.update("Task", task_id, without_version_meta(task))
     changed = [f"Task/{task_id}"]
-    focus = _local_id((task.get("focus") or {}).get("reference"), "ServiceRequest")
+    focus = referenced_id((task.get("focus") or {}).get("reference"), "ServiceRequest")
     if focus:
         try:
             order = repository.read("ServiceRequest", focus).json()
@@ -148,10 +149,3 @@ def _contained_patient(task: dict[str, Any]) -> dict[str, Any] | None:
         if contained.get("id") == reference[1:] and contained.get("resourceType") == "Patient":
             return {k: v for k, v in contained.items() if k != "id"}
     return None
-
-
-def _local_id(reference: str | None, resource_type: str) -> str | None:
-    if not reference or not reference.startswith(f"{resource_type}/"):
-        return None
-    return reference.split("/", 1)[1]
-
