@@ -214,6 +214,11 @@ def test_another_hospital_hears_nothing_of_the_referral(
 
         assert other.resources == {}
         assert hospital_endpoint.resources
+        # Not even a delivery was queued for it (the outbox's filter), not just withheld.
+        for status in ("pending", "sent", "withheld", "dead"):
+            queued = client.get(f"/admin/deliveries?status={status}&partner=hospital-other",
+                                headers=auth).get_json()["deliveries"]
+            assert queued == [], (status, queued)
 
 
 def test_operators_decide_reviews_from_the_command_line(config, client, auth, demo_agency,
