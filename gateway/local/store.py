@@ -25,6 +25,21 @@ def consumer_of(record: dict[str, Any]) -> str | None:
     return record["id"] if record.get("type") == "consumer" else record.get("consumer")
 
 
+_ORGANIZATIONS = "organization records"  # the session.info key; dropped when records are put
+
+
+def organization_records(session: Session) -> list[dict[str, Any]]:
+    """The stored organization records, in local-id order, read once per session (the
+    agency's own and its Local Access unit are looked up in them several times a message)."""
+    cached = session.info.get(_ORGANIZATIONS)
+    if cached is None:
+        cached = session.info[_ORGANIZATIONS] = [
+            json.loads(content) for content in session.scalars(
+                select(LocalRecordRow.content).where(LocalRecordRow.record_type == "organization")
+                .order_by(LocalRecordRow.local_id))]
+    return cached
+
+
 @dataclass(frozen=True)
 class StoredRecord:
     """What the store keeps of one record: enough to tell an unchanged copy and to read it."""
@@ -95,6 +110,7 @@ class LocalRecordStore:
         return [json.loads(row.content) for row in rows]
 
     def put(self, record: dict[str, Any], digest: str) -> None:
+        self.session.info.pop(_ORGANIZATIONS, None)
         key = (record["type"], record["id"])
         row = self.get_row(*key)
         content = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
@@ -112,6 +128,7 @@ class LocalRecordStore:
     def put_many(self, records: list[tuple[dict[str, Any], str | None]]) -> None:
         """put() for many (record, content hash) pairs of distinct records: one statement for
         the new ones and one for the changed."""
+        self.session.info.pop(_ORGANIZATIONS, None)
         created, changed = [], []
         now = datetime.now(UTC)
         for record, digest in records:

@@ -20,7 +20,7 @@ from gateway.config import Config
 from gateway.db.models import LocalRecordRow
 from gateway.local.pipeline import RecordRejected
 from gateway.local.schemas import RecordProblem
-from gateway.local.store import LocalRecordStore
+from gateway.local.store import LocalRecordStore, organization_records
 from gateway.mappings import (
     MappingContext,
     MappingError,
@@ -169,9 +169,7 @@ class _ConsumerRecords:
 
 
 def _find_agency(store: LocalRecordStore) -> str:
-    for content in store.session.scalars(select(LocalRecordRow.content).where(
-            LocalRecordRow.record_type == "organization").order_by(LocalRecordRow.local_id)):
-        organization = json.loads(content)
+    for organization in organization_records(store.session):
         if organization.get("kind") == "agency":
             return str(organization["id"])
     raise RecordRejected([RecordProblem(

@@ -58,13 +58,15 @@ def receive_hl7(state: GatewayState, raw: bytes, *, partner: Partner | None = No
                                 label=label, sender=f"{message.sending_facility} ({peer})"
                                 if peer else message.sending_facility)
         return hl7v2.ack(message, sender.ack_code, sender.text, sender)
-    seen = inbound_messages.stored_answer(state, sender.id, message.control_id)
-    if seen is not None:
-        inbound_messages.note_repeat(state, sender, message.control_id, label, seen)
-        return seen.answer.encode(message.codec, errors="replace")
     try:
         event = event_from_v2(message, sender_zone=_zone(sender))
     except Hl7Error as error:
+        # A message taken before gets its stored answer (an accepted one is found by
+        # ``receive``, when its id is taken already).
+        seen = inbound_messages.stored_answer(state, sender.id, message.control_id)
+        if seen is not None:
+            inbound_messages.note_repeat(state, sender, message.control_id, label, seen)
+            return seen.answer.encode(message.codec, errors="replace")
         answer = hl7v2.ack(message, error.ack_code, error.text, error)
         if error.ack_code == hl7v2.ERROR:  # the content: the same message gets the same ACK
             inbound_messages.refuse(state, sender, message_id=message.control_id,

@@ -98,8 +98,8 @@ def _resolve(state: GatewayState, review_id: int, operator: Principal,
         ctx = translator_for(state.config).context(LocalRecordStore(session))
         probe = crosswalked(event.patient, partner, ctx)
         if patient_id is not None:
-            repository.read("Patient", patient_id)  # 404 for an unknown Patient
-            written = learn_identifiers(repository, patient_id, probe, partner)
+            patient = repository.read("Patient", patient_id).json()  # 404 when unknown
+            written = learn_identifiers(repository, patient, probe, partner)
             taken = act_on(repository, partner, event, patient_id, ctx, now, written=written)
             row.status = LINKED
         else:

@@ -33,12 +33,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from gateway.adapters.adt_event import ADMIT, DISCHARGE, REFERRAL, TRANSFER, AdtEvent
-from gateway.db.models import LocalRecordRow, MatchReviewRow
+from gateway.db.models import MatchReviewRow
 from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import Repository
+from gateway.local.store import organization_records
 from gateway.mappings.codes import PROFILE_TASK, TASK_REFERRAL
 from gateway.mappings.context import DEFAULT_MEDICAID_SYSTEM, MappingContext
 from gateway.partners.registry import Partner
@@ -84,6 +83,11 @@ class Identified:
     how: str  # identifier | demographics | review | none
     candidates: tuple[Candidate, ...] = ()
 
+    @property
+    def patient(self) -> dict[str, Any]:
+        """The certain consumer's Patient, as matching read it."""
+        return next(c.patient for c in self.candidates if c.patient_id == self.patient_id)
+
 
 def take_event(repository: Repository, partner: Partner, event: AdtEvent,
                ctx: MappingContext, now: datetime) -> Taken:
@@ -104,7 +108,7 @@ def take_event(repository: Repository, partner: Partner, event: AdtEvent,
         patient_id = create_prospective(repository, probe)
         return act_on(repository, partner, event, patient_id, ctx, now,
                       written=(f"Patient/{patient_id}",), prospective=True)
-    written = learn_identifiers(repository, identified.patient_id, probe, partner)
+    written = learn_identifiers(repository, identified.patient, probe, partner)
     return act_on(repository, partner, event, identified.patient_id, ctx, now, written=written)
 
 
@@ -183,21 +187,39 @@ def identify(repository: Repository, probe: dict[str, Any], trusted: Collection[
     return Identified(None, "none")
 
 
-def learn_identifiers(repository: Repository, patient_id: str, probe: dict[str, Any],
+def learn_identifiers(repository: Repository, patient: dict[str, Any], probe: dict[str, Any],
                       partner: Partner) -> tuple[str, ...]:
-    """Add the partner's identifiers for the consumer to their Patient (those it lacks)."""
+    """Add the partner's identifiers for the consumer to their Patient (those it lacks).
+    ``patient``: the stored Patient as matching read it (this transaction, moments ago); the
+    update applies only to that version, and is made afresh on the current one if another
+    writer changed the Patient in between."""
     learned = [i for i in probe.get("identifier", [])
                if i["system"] in partner.patient_identifier_systems]
     if not learned:
         return ()
-    patient = repository.read("Patient", patient_id).json()
+    patient_id = patient["id"]
+    version = (patient.get("meta") or {}).get("versionId")
+    try:
+        return _add_identifiers(repository, patient, learned,
+                                if_match=f'W/"{version}"' if version else None)
+    except FhirError as error:
+        if error.status != 412:
+            raise
+    return _add_identifiers(repository, repository.read("Patient", patient_id).json(),
+                            learned)
+
+
+def _add_identifiers(repository: Repository, patient: dict[str, Any],
+                     learned: list[dict[str, Any]], if_match: str | None = None
+                     ) -> tuple[str, ...]:
     known = {(i.get("system"), i.get("value")) for i in patient.get("identifier", [])}
     new = [i for i in learned if (i["system"], i["value"]) not in known]
     if not new:
         return ()
-    patient["identifier"] = [*patient.get("identifier", []), *new]
-    repository.update("Patient", patient_id, without_version_meta(patient))
-    return (f"Patient/{patient_id}",)
+    patient = {**patient, "identifier": [*patient.get("identifier", []), *new]}
+    repository.update("Patient", patient["id"], without_version_meta(patient),
+                      if_match=if_match)
+    return (f"Patient/{patient['id']}",)
 
 
 def create_prospective(repository: Repository, probe: dict[str, Any]) -> str:
@@ -442,9 +464,7 @@ def case_managers(repository: Repository, patient_id: str) -> list[dict[str, Any
 def local_access(repository: Repository, ctx: MappingContext) -> dict[str, Any]:
     """The agency's Local Access unit (the organization record of kind ``local-access``),
     which owns new referrals; the agency itself when it has none."""
-    for content in repository.session.scalars(select(LocalRecordRow.content).where(
-            LocalRecordRow.record_type == "organization").order_by(LocalRecordRow.local_id)):
-        organization = json.loads(content)
+    for organization in organization_records(repository.session):
         if organization.get("kind") == "local-access":
             return ctx.reference("Organization", "organization", organization["id"])
     return ctx.agency_reference()

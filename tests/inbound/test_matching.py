@@ -481,3 +481,41 @@ def test_a_partner_needs_patient_search_permission(client, demo_agency, get_toke
     response = match(client, care_teams_only, parameters(person()))
     assert response.status_code == 403
     assert response.get_json()["issue"][0]["code"] == "forbidden"
+
+
+# -- learning a hospital's identifiers -----------------------------------------------------------
+
+def test_identifiers_are_learned_onto_the_version_matching_read_or_else_the_current_one(
+        app, client, auth, caseload):
+    """``learn_identifiers`` writes onto the Patient matching read, in the same transaction; if
+    another writer changed the Patient since, the learning is made again on the current version
+    and that writer's change is kept (no lost update)."""
+    from gateway.partners.registry import Partner
+    from gateway.workflows.referrals import learn_identifiers
+
+    state = app.extensions["gateway"]
+    hospital = Partner(id="hospital-stbrigid", kind="hospital", name="St. Brigid",
+                       organization="org-stbrigid", client_id="stbrigid",
+                       patient_identifier_systems=(HOSPITAL_MRN,))
+    patient_id = caseload["grace"]
+    read_by_matching = client.get(f"/fhir/Patient/{patient_id}", headers=auth).get_json()
+    assert read_by_matching["meta"]["versionId"] == "1"
+    # Another writer changes the Patient after matching read it.
+    changed = {**read_by_matching, "telecom": [{"system": "phone", "value": "517-555-0777"}]}
+    assert client.put(f"/fhir/Patient/{patient_id}", json=changed, headers=auth
+                      ).status_code == 200
+    probe = {"identifier": [{"system": HOSPITAL_MRN, "value": "MRN-77"},
+                            {"system": OTHER_MRN, "value": "X-1"}]}
+    with state.writing(SYSTEM) as repository:
+        written = learn_identifiers(repository, read_by_matching, probe, hospital)
+    assert written == (f"Patient/{patient_id}",)
+    stored = client.get(f"/fhir/Patient/{patient_id}", headers=auth).get_json()
+    assert stored["meta"]["versionId"] == "3"
+    assert stored["telecom"] == [{"system": "phone", "value": "517-555-0777"}]
+    assert {"system": HOSPITAL_MRN, "value": "MRN-77"} in stored["identifier"]
+    assert all(i.get("system") != OTHER_MRN for i in stored.get("identifier", []))
+    # Already known: nothing more is written.
+    with state.writing(SYSTEM) as repository:
+        assert learn_identifiers(repository, stored, probe, hospital) == ()
+    assert client.get(f"/fhir/Patient/{patient_id}", headers=auth).get_json()[
+        "meta"]["versionId"] == "3"
