@@ -21,14 +21,17 @@ Decisions worth knowing:
   UTF-8 if it is valid UTF-8 and as ISO 8859-1 otherwise, with a note: an empty MSH-18 is a
   sender that never thought about it, and refusing a discharge over it would cost a referral.
   A charset that *is* declared and does not fit the bytes is ``AE`` (the bytes are corrupt).
-- **Parsing** uses hl7apy (``VALIDATION_LEVEL.TOLERANT``, no groups), but one field at a time
-  and only the fields someone reads (``Hl7Segment.field``): hl7apy builds and checks an object
-  for every component and subcomponent, and parsing whole messages cost 5-15 ms of CPU each,
-  a cap of ~100 messages/s on one core. A field that is one plain value (a code, a date, an
-  id) is taken as it is, which is what hl7apy gives back for it. ``Hl7Message.message`` still
-  parses the whole message into an hl7apy tree, for whoever needs one. Z-segments, extra
-  fields and out-of-order segments pass; segments hl7apy does not know for the version are
-  dropped with a note.
+- **Parsing** splits the message once with python-hl7 (``hl7.parse``) into segments, fields,
+  repetitions, components and subcomponents, in the sender's separators; ``Hl7Segment.field``
+  then reads a field by position, resolving escape sequences and the ``""`` null. Values are
+  taken as received: no data type is checked or rewritten (a number ``01`` stays ``01``; the
+  mapping checks what it uses, such as dates). hl7apy builds and checks an object for every
+  component and subcomponent: 5-15 ms of CPU for a whole message, still ~3 ms per ADT^A03
+  field by field, against well under 1 ms here. hl7apy is kept for what python-hl7 does not
+  know: MSH-2 and MSH-12 (``get_message_info``), which segments a version defines, and
+  ``Hl7Message.message``, the whole message as an hl7apy tree (``VALIDATION_LEVEL.TOLERANT``,
+  no groups) for whoever needs one. Z-segments, extra fields and out-of-order segments pass;
+  segments hl7apy does not know for the version are dropped with a note.
 """
 from __future__ import annotations
 
@@ -37,16 +40,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property, lru_cache
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
+import hl7
 import hl7apy
 import hl7apy.core
 import hl7apy.factories
 from hl7apy import load_reference
 from hl7apy.consts import VALIDATION_LEVEL
-from hl7apy.core import Field, Message
+from hl7apy.core import Message
 from hl7apy.exceptions import ChildNotFound, HL7apyException
-from hl7apy.parser import get_message_info, parse_field, parse_message
+from hl7apy.parser import get_message_info, parse_message
 
 # MSA-1 acknowledgment codes (table 0008, original mode).
 ACCEPT, ERROR, REJECT = "AA", "AE", "AR"
@@ -114,18 +118,14 @@ class Hl7Error(Exception):
 
 class Hl7Field:
     """One repetition of a field: ``text(component, subcomponent)`` its values (escape
-    sequences resolved, the HL7 null ``""`` as empty, "" when absent) and ``er7`` the field as
-    hl7apy writes it back (every component, for echoing it)."""
+    sequences resolved, the HL7 null ``""`` as empty, stripped, "" when absent) and ``er7`` the
+    repetition as received (every component, in the sender's separators, for echoing it)."""
 
-    __slots__ = ("_values", "_er7", "_element", "_encoding_chars")
+    __slots__ = ("_values", "er7")
 
-    def __init__(self, values: dict[tuple[int, int], str], er7: str | None = None,
-                 element: Field | None = None, encoding_chars: dict[str, str] | None = None
-                 ) -> None:
+    def __init__(self, values: dict[tuple[int, int], str], er7: str) -> None:
         self._values = values
-        self._er7 = er7
-        self._element = element
-        self._encoding_chars = encoding_chars
+        self.er7 = er7
 
     def __repr__(self) -> str:
         return f"<Hl7Field {self.er7!r}>"
@@ -133,31 +133,23 @@ class Hl7Field:
     def text(self, component: int = 1, subcomponent: int = 1) -> str:
         return self._values.get((component, subcomponent), "")
 
-    @property
-    def er7(self) -> str:
-        if self._er7 is None:  # written only when asked: to_er7 costs as much as a parse
-            self._er7 = self._element.to_er7(self._encoding_chars) if self._element else ""
-        return self._er7
-
 
 EMPTY_FIELD = Hl7Field({}, "")
 
 
 class Hl7Segment:
-    """One segment as received. Its fields are parsed by hl7apy when first read (and kept):
-    ``field(n)`` is the first repetition of field n (``EMPTY_FIELD`` when absent),
-    ``repetitions(n)`` all of them. Numbers are HL7's: ``field(3)`` of a PID is PID-3, of an
-    MSH MSH-3."""
+    """One segment as received, split by python-hl7 (``fields``, an ``hl7.Segment``). A field
+    is read when first asked for (and kept): ``field(n)`` is the first repetition of field n
+    (``EMPTY_FIELD`` when absent), ``repetitions(n)`` all of them. Numbers are HL7's:
+    ``field(3)`` of a PID is PID-3, of an MSH MSH-3 (MSH-1 is the field separator)."""
 
-    __slots__ = ("name", "text", "_version", "_encoding_chars", "_raw", "_parsed")
+    __slots__ = ("name", "text", "_fields", "_encoding_chars", "_parsed")
 
-    def __init__(self, text: str, version: str, encoding_chars: dict[str, str]) -> None:
+    def __init__(self, text: str, fields: hl7.Segment, encoding_chars: dict[str, str]) -> None:
         self.name = text[:3].upper()
         self.text = text
-        self._version = version
+        self._fields = fields  # fields[n] is field n: python-hl7 numbers MSH the HL7 way too
         self._encoding_chars = encoding_chars
-        # Split as hl7apy's parse_fields does; MSH-1 is the field separator itself.
-        self._raw = text.split(encoding_chars["FIELD"])
         self._parsed: dict[int, tuple[Hl7Field, ...]] = {}
 
     def __repr__(self) -> str:
@@ -170,32 +162,21 @@ class Hl7Segment:
     def repetitions(self, number: int) -> tuple[Hl7Field, ...]:
         parsed = self._parsed.get(number)
         if parsed is None:
-            parsed = self._parsed[number] = self._parse(number)
+            parsed = self._parsed[number] = self._read(number)
         return parsed
 
-    def _parse(self, number: int) -> tuple[Hl7Field, ...]:
-        chars = self._encoding_chars
-        if self.name == "MSH" and number == 1:
-            return (Hl7Field({(1, 1): chars["FIELD"]}, chars["FIELD"]),)
-        index = number - 1 if self.name == "MSH" else number
-        text = self._raw[index] if 0 < index < len(self._raw) else ""
-        if not text.strip():  # hl7apy keeps no field for an empty one
+    def _read(self, number: int) -> tuple[Hl7Field, ...]:
+        if not 0 < number < len(self._fields):
             return ()
-        name = f"{self.name}_{number}"
-        repetitions = [text] if name == "MSH_2" else text.split(chars["REPETITION"])
-        try:
-            return tuple(self._read(repetition, name) for repetition in repetitions)
-        except HL7apyException as exc:
-            raise Hl7Error(ERROR, f"{self.name}-{number} cannot be parsed: {exc}",
-                           f"{self.name}-{number}", DATA_TYPE_ERROR) from exc
-
-    def _read(self, text: str, name: str) -> Hl7Field:
-        plain = _plain_field(text, name, self._version, self._encoding_chars)
-        if plain is not None:
-            return plain
-        element = parse_field(text, name, self._version, self._encoding_chars,
-                              VALIDATION_LEVEL.TOLERANT)
-        return _field_of(element, self._encoding_chars)
+        field = self._fields[number]
+        received = str(field)
+        if self.name == "MSH" and number in (1, 2):  # the separators themselves, not split
+            return (Hl7Field({(1, 1): received}, received),)
+        if not received.strip():
+            return ()
+        # A field without any separator is one string; otherwise a list of repetitions.
+        repetitions = [field[0]] if isinstance(field[0], str) else field
+        return tuple(_field_of(r, self._encoding_chars) for r in repetitions)
 
 
 @dataclass(frozen=True, eq=False)
@@ -322,8 +303,8 @@ def _codec_for(declared: str) -> str | None:
 def parse(raw: bytes) -> Hl7Message:
     """The message in ``raw`` (bytes as received), or Hl7Error: AR when it is not an HL7 v2
     message we can read (no MSH, bad encoding characters, unknown charset, unsupported
-    version), AE when MSH-10 (needed to acknowledge it) is empty. Only the header is parsed
-    here; the other fields are parsed as they are read."""
+    version), AE when MSH-10 (needed to acknowledge it) is empty. The message is split into
+    fields here; a field's values are read (escapes resolved) when it is first asked for."""
     decoded = _decode(raw)
     text = decoded.text.replace("\r\n", "\r").replace("\n", "\r")
     if not re.match(r"MSH[^A-Za-z0-9\s]", text):
@@ -340,7 +321,8 @@ def parse(raw: bytes) -> Hl7Message:
                                f"send {', '.join(SUPPORTED_VERSIONS)}", "MSH-12",
                        UNSUPPORTED_VERSION_ID)
     kept, dropped = _known_segments(text, version, encoding_chars["FIELD"])
-    segments = tuple(Hl7Segment(s, version, encoding_chars) for s in kept)
+    segments = tuple(Hl7Segment(s, fields, encoding_chars)
+                     for s, fields in zip(kept, _split(kept), strict=True))
     msh = segments[0]
     control_id = msh.field(10).er7.strip()
     if not control_id:
@@ -398,56 +380,37 @@ def _is_segment(name: str, version: str) -> bool:
     return True
 
 
-def _plain_field(text: str, name: str, version: str, encoding_chars: dict[str, str]
-                 ) -> Hl7Field | None:
-    """The field when it is one plain value that hl7apy would give back unchanged (no
-    component, subcomponent or escape character, and not a number), else None. Most fields
-    the mapping reads are such codes, dates and ids: this saves three hl7apy elements each."""
-    if any(encoding_chars[c] in text for c in ("COMPONENT", "SUBCOMPONENT", "ESCAPE")) \
-            or not _kept_as_text(name, version):
-        return None
-    value = text.strip()
-    return Hl7Field({(1, 1): "" if value == '""' else value}, text) if value else EMPTY_FIELD
-
-
-@lru_cache(maxsize=1024)
-def _kept_as_text(name: str, version: str) -> bool:
-    """Whether hl7apy keeps a plain value of field ``name`` as it is: yes unless its first
-    component is a number (NM, SI), which hl7apy rewrites ("01" -> "1")."""
+def _split(segments: list[str]) -> hl7.Message:
+    """The message (MSH first) split by python-hl7, one ``hl7.Segment`` per segment. What it
+    raises becomes Hl7Error AE 102; ``get_message_info`` has already refused the encoding
+    characters it cannot work with (missing or repeated), so this is a guard."""
     try:
-        reference = load_reference(name, "Field", version)
-    except (ChildNotFound, KeyError):
-        return True  # a field the version does not define: hl7apy reads it as text
-    while reference[0] != "leaf" and reference[1]:  # a composite: its first component
-        reference = reference[1][0][1]
-    return reference[0] != "leaf" or reference[2] not in ("NM", "SI")
+        return hl7.parse("\r".join(segments))
+    except (hl7.HL7Exception, IndexError, ValueError) as exc:
+        raise Hl7Error(ERROR, f"the message cannot be parsed: {exc}", "MSH",
+                       DATA_TYPE_ERROR) from exc
 
 
-def _field_of(parsed: Field, encoding_chars: dict[str, str]) -> Hl7Field:
-    """An hl7apy Field as an ``Hl7Field``. Positions come from the element names (``CX_4``
-    is component 4; an element named after its type, ``ST``, is the first), so one reader
-    serves every version; the first value at a position wins."""
+def _field_of(repetition: str | hl7.Repetition, encoding_chars: dict[str, str]) -> Hl7Field:
+    """One repetition as split by python-hl7 (a string when it has no component or
+    subcomponent separator, else components, each a string or subcomponents) as an
+    ``Hl7Field``."""
+    if isinstance(repetition, str):
+        return Hl7Field({(1, 1): _value(repetition, encoding_chars)}, repetition)
     values: dict[tuple[int, int], str] = {}
-    for component in parsed.children:
-        position = _position(component)
-        for leaf in component.children:
-            values.setdefault((position, _position(leaf)), _plain(leaf, encoding_chars))
-    return Hl7Field(values, element=parsed, encoding_chars=encoding_chars)
+    for position, component in enumerate(repetition, start=1):
+        if isinstance(component, str):
+            values[(position, 1)] = _value(component, encoding_chars)
+        else:
+            for sub_position, subcomponent in enumerate(component, start=1):
+                values[(position, sub_position)] = _value(subcomponent, encoding_chars)
+    return Hl7Field(values, str(repetition))
 
 
-def _position(element: Any) -> int:
-    suffix = (element.name or "").rsplit("_", 1)[-1]
-    return int(suffix) if suffix.isdigit() else 1
-
-
-def _plain(leaf: Any, encoding_chars: dict[str, str]) -> str:
-    value = leaf.value
-    if value is None:
-        return ""
-    raw = value.value if isinstance(getattr(value, "value", None), str) \
-        else leaf.to_er7(encoding_chars)
-    text = _unescaped(str(raw), encoding_chars).strip()
-    return "" if text == '""' else text
+def _value(text: str, encoding_chars: dict[str, str]) -> str:
+    """A value as the mapping reads it: escapes resolved, stripped, the HL7 null as empty."""
+    value = _unescaped(text, encoding_chars).strip()
+    return "" if value == '""' else value
 
 
 def _unescaped(text: str, encoding_chars: dict[str, str]) -> str:

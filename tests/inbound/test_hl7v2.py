@@ -2,10 +2,12 @@
 sample ADT messages in, AdtEvents and ACKs out (fixtures/hl7v2/)."""
 from __future__ import annotations
 
+import random
 from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import hl7
 import pytest
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.encounter import Encounter
@@ -16,7 +18,15 @@ from hl7apy.core import Message
 from hl7apy.parser import parse_message
 
 from gateway.adapters.adt_event import ADMIT, DISCHARGE, TRANSFER, UPDATE, AdtEvent
-from gateway.adapters.hl7v2 import ERROR_TEXTS, Hl7Error, Hl7Message, ack, decode, parse
+from gateway.adapters.hl7v2 import (
+    EMPTY_FIELD,
+    ERROR_TEXTS,
+    Hl7Error,
+    Hl7Message,
+    ack,
+    decode,
+    parse,
+)
 from gateway.fhir.validation import Validator
 from gateway.mappings.adt_v2 import US_SSN, event_from_v2
 
@@ -527,25 +537,32 @@ def test_hl7_message_exposes_the_header() -> None:
                                        "P")
 
 
-# -- reading fields one at a time --------------------------------------------------------------
+# -- reading fields (split by python-hl7) -----------------------------------------------------
 
 @pytest.mark.parametrize("name", VALID_SAMPLES)
-def test_fields_read_one_at_a_time_are_what_hl7apy_parses(name: str) -> None:
-    """Hl7Segment parses a field only when it is read, and takes a plain value as it is:
-    every repetition of every field still reads as hl7apy's whole-message parse writes it."""
+def test_every_field_echoes_as_received(name: str) -> None:
+    """Each repetition's er7 is its text as received (trailing empty components too), an
+    empty field has no repetitions, and the segments are those hl7apy's parse keeps."""
     message = parse(sample(name))
     assert [s.name for s in message.segments] == [s.name for s in message.message.children]
-    for ours, theirs in zip(message.segments, message.message.children, strict=True):
-        last = max((int(f.name.rsplit("_", 1)[1]) for f in theirs.children), default=0)
-        for number in range(1, last + 1):
-            expected = [f.to_er7() for f in theirs.children if f.name == f"{ours.name}_{number}"]
-            assert [r.er7 for r in ours.repetitions(number)] == expected, f"{ours.name}-{number}"
+    repetition = message.encoding_characters[1]
+    for segment_ in message.segments:
+        fields = segment_.text.split(message.field_separator)
+        if segment_.name == "MSH":  # MSH-1 is the field separator itself
+            fields.insert(1, message.field_separator)
+        for number, received in enumerate(fields[1:], start=1):
+            expected = [] if not received.strip() else [received] \
+                if segment_.name == "MSH" and number in (1, 2) else received.split(repetition)
+            assert [r.er7 for r in segment_.repetitions(number)] == expected, \
+                f"{segment_.name}-{number}"
+        assert segment_.repetitions(len(fields)) == () and segment_.repetitions(0) == ()
 
 
 def test_field_values_by_position() -> None:
     message = parse(sample("adt-a03-v2.5-trailing-fields.hl7"))
     pid, dg1 = message.segment("PID"), message.segments_named("DG1")[0]
     assert pid.field(3).text(4) == "NORTHSHORE" and pid.field(3).text(5) == "MR"
+    assert pid.field(3).er7 == "NS-558201^^^NORTHSHORE^MR^^"  # as received
     assert pid.field(5).text(1) == "NGUYEN" and pid.field(5).text(7) == "L"
     assert pid.field(8).text() == "F" and pid.field(8).er7 == "F"
     assert pid.field(2).text() == "" and pid.repetitions(2) == ()
@@ -553,3 +570,133 @@ def test_field_values_by_position() -> None:
     msh = message.segment("MSH")
     assert (msh.field(1).text(), msh.field(2).text(), msh.field(12).text()) == (
         "|", "^~\\&", "2.5")
+
+
+# One message exercising what a field can hold, in the standard separators |^~\&.
+STANDARD = (
+    "MSH|^~\\&|EPIC^2.16.840.1.113883.3.7777.1^ISO|STBRIGID|CMHGW|RIVERBEND_CMH|"
+    "20240820174200-0500||ADT^A03^ADT_A03|CTL-1|P|2.5.1\r"
+    "EVN|A03|20240820174000-0500\r"
+    "PID|01||88120455^^^STBRIGID&2.16.840.1.113883.3.7777.2&ISO^MR^^~AB1234567^^^ILMCD^MA||"
+    "O\\T\\NEIL\\S\\SMITH^ANNE \\F\\ \\R\\ \\E\\ X^\"\"^\\H\\JR\\N\\^DR||19870423|\"\"|||||"
+    "^PRN^PH^^44^020^79460000~^NET^Internet^a.smith@example.org\r"
+    "PV1|1|I|BH3^312^B^STBRIGID||||||||||||||||V1\r"
+    "ZDS|CMH-FOLLOWUP^Community follow-up^L\r")
+
+
+def test_components_subcomponents_and_repetitions() -> None:
+    pid = parse(STANDARD.encode()).segment("PID")
+    first, second = pid.repetitions(3)
+    assert (first.text(), first.text(4), first.text(4, 2), first.text(4, 3), first.text(5)) == (
+        "88120455", "STBRIGID", "2.16.840.1.113883.3.7777.2", "ISO", "MR")
+    assert (first.text(2), first.text(6), first.text(1, 2), first.text(4, 4)) == ("", "", "", "")
+    assert (second.text(), second.text(4), second.text(4, 2)) == ("AB1234567", "ILMCD", "")
+    assert pid.field(3) is first and pid.field(30) is EMPTY_FIELD and pid.repetitions(4) == ()
+    assert (EMPTY_FIELD.text(), EMPTY_FIELD.er7) == ("", "")
+    assert [xtn.text(2) for xtn in pid.repetitions(13)] == ["PRN", "NET"]
+    # A Z-segment's components are read by position too.
+    assert parse(STANDARD.encode()).segment("ZDS").field(1).text(2) == "Community follow-up"
+
+
+def test_escapes_and_the_null_are_resolved_but_echoed_as_received() -> None:
+    pid = parse(STANDARD.encode()).segment("PID")
+    name = pid.field(5)
+    assert name.text(1) == "O&NEIL^SMITH"  # \T\ and \S\
+    assert name.text(2) == "ANNE | ~ \\ X"  # \F\ \R\ \E\
+    assert (name.text(3), name.text(4), name.text(5)) == ("", "JR", "DR")  # "" null; \H\ \N\
+    assert name.er7 == "O\\T\\NEIL\\S\\SMITH^ANNE \\F\\ \\R\\ \\E\\ X^\"\"^\\H\\JR\\N\\^DR"
+    assert (pid.field(8).text(), pid.field(8).er7) == ("", '""')
+    event = event_from_v2(parse(STANDARD.encode()))
+    assert event.patient["name"] == [{"family": "O&NEIL^SMITH", "given": ["ANNE | ~ \\ X"],
+                                      "prefix": ["DR"], "suffix": ["JR"]}]
+    assert "gender" not in event.patient
+
+
+def test_numbers_are_taken_as_received() -> None:
+    """hl7apy rewrote NM and SI values ("020" -> "20"); python-hl7 gives them as sent."""
+    message = parse(STANDARD.encode())
+    pid = message.segment("PID")
+    assert pid.field(1).text() == "01"
+    assert [pid.field(13).text(n) for n in (5, 6, 7)] == ["44", "020", "79460000"]
+    assert event_from_v2(message).patient["telecom"] == [
+        {"system": "phone", "value": "+44 (020) 79460000", "use": "home"},
+        {"system": "email", "value": "a.smith@example.org", "use": "home"}]
+
+
+def test_other_encoding_characters_read_the_same() -> None:
+    """A sender's own separators (here ! * # $ %) split and escape as |^~\\& do; the values
+    are the same and er7 echoes the field in the sender's separators."""
+    table = str.maketrans("|^~\\&", "!*#$%")
+    custom = STANDARD.translate(table)
+    assert custom.startswith("MSH!*#$%!EPIC*") and "*" not in STANDARD
+    standard, other = parse(STANDARD.encode()), parse(custom.encode())
+    assert (other.field_separator, other.encoding_characters) == ("!", "*#$%")
+    compared = 0
+    for ours, theirs in zip(standard.segments, other.segments, strict=True):
+        for number in range(1, 25):
+            for expected, field in zip(ours.repetitions(number), theirs.repetitions(number),
+                                       strict=True):
+                assert field.er7 == expected.er7.translate(table)
+                for component in range(1, 10):
+                    for subcomponent in range(1, 4):
+                        # An escape resolves to the sender's character ("\F\" -> "!").
+                        assert field.text(component, subcomponent) == \
+                            expected.text(component, subcomponent).translate(table)
+                compared += 1
+    assert compared > 25
+    assert other.segment("PID").field(5).text(2) == "ANNE ! # $ X"
+    assert event_from_v2(other).patient["identifier"] == \
+        event_from_v2(standard).patient["identifier"]
+    answer = ack(other, "AA").decode("ascii")
+    assert answer.startswith("MSH!*#$%!CMHGW!RIVERBEND_CMH!EPIC*2.16.840.1.113883.3.7777.1*ISO"
+                             "!STBRIGID!")
+
+
+def test_batch_header_segments_inside_a_message_are_no_trouble() -> None:
+    """python-hl7 splits BHS and FHS like an MSH; without separators they must not fail."""
+    raw = STANDARD.replace("\rPID|", "\rBHS\rFHS|\rPID|").encode()
+    message = parse(raw)
+    assert [s.name for s in message.segments][2:5] == ["BHS", "FHS", "PID"]
+    assert event_from_v2(message).patient["birthDate"] == "1987-04-23"
+
+
+def test_what_python_hl7_raises_is_an_ae_data_type_error(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    def cannot_split(text: str) -> None:
+        raise hl7.ParseException("no")
+
+    monkeypatch.setattr(hl7, "parse", cannot_split)
+    with pytest.raises(Hl7Error) as caught:
+        parse(STANDARD.encode())
+    assert (caught.value.ack_code, caught.value.hl7_code) == ("AE", 102)
+    assert "cannot be parsed" in caught.value.text
+
+
+def test_mangled_messages_give_hl7_errors_only() -> None:
+    """Seeded random damage to every sample (separators, escapes, quotes, batch segments,
+    truncation): the answer is a message or an Hl7Error, never another exception."""
+    rng = random.Random(2718)
+    samples = [sample(p.name) for p in sorted(SAMPLES.glob("*.hl7"))]
+    damage = [b"|", b"^", b"~", b"\\", b"&", b"\r", b'""', b"\\T\\", b"\\X41\\", b"\rBHS",
+              b"\rFHS|", b"\rZZZ", b"\rMSH|"]
+    outcomes = {"taken": 0, "refused": 0}
+    for _ in range(400):
+        raw = bytearray(rng.choice(samples))
+        for _ in range(rng.randint(1, 5)):
+            at = rng.randrange(len(raw) + 1)
+            if rng.random() < 0.3:
+                del raw[at:at + rng.randint(1, 6)]
+            else:
+                raw[at:at] = rng.choice(damage)
+        try:
+            message = parse(bytes(raw))
+            event_from_v2(message)
+            for segment_ in message.segments:
+                for number in range(60):
+                    for field in segment_.repetitions(number):
+                        assert isinstance(field.text(3, 2), str) and isinstance(field.er7, str)
+        except Hl7Error:
+            outcomes["refused"] += 1
+        else:
+            outcomes["taken"] += 1
+    assert outcomes["taken"] > 20 and outcomes["refused"] > 20
