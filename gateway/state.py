@@ -80,6 +80,7 @@ class GatewayState:
                 repository.index.defer()
             yield repository
             repository.index.flush()
+            repository.flush_versions()
             repository.outbox.flush()
         _end_request_transaction()  # later reads in this request must see this write
         if repository.submitted:

@@ -130,6 +130,9 @@ class Repository:
         # What a partner created here (a court's order), for the workflow that takes it in
         # once the transaction has committed (GatewayState.writing).
         self.submitted: list[dict[str, Any]] = []
+        # Version rows: written as each change is made, or held (``defer_versions``) and
+        # written with one statement by ``flush_versions``.
+        self._held_versions: list[dict[str, Any]] | None = None
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -167,6 +170,7 @@ class Repository:
         return stored if content == stored.content else replace(stored, content=content)
 
     def vread(self, resource_type: str, resource_id: str, version_id: str) -> StoredResource:
+        self.flush_versions()
         if not version_id.isdigit():
             raise not_found(f"{resource_type}/{resource_id}/_history", version_id)
         row = self.session.scalars(
@@ -182,6 +186,7 @@ class Repository:
                 since: datetime | None, count: int, offset: int
                 ) -> tuple[list[StoredResource], int]:
         """Versions newest first, and how many there are in all."""
+        self.flush_versions()
         conditions = []
         if resource_type:
             conditions.append(ResourceVersionRow.resource_type == resource_type)
@@ -418,10 +423,26 @@ class Repository:
     def _record_version(self, row: ResourceRow, method: str) -> None:
         # A Core insert in the session's transaction: versions are never loaded back as
         # objects in the writing session, and the ORM unit of work costs several times more.
-        self.session.connection().execute(_INSERT_VERSION, {
-            "resource_pk": row.pk, "version_id": row.version_id,
-            "resource_type": row.resource_type, "id": row.id,
-            "last_updated": row.last_updated, "method": method, "content": row.content})
+        values = {"resource_pk": row.pk, "version_id": row.version_id,
+                  "resource_type": row.resource_type, "id": row.id,
+                  "last_updated": row.last_updated, "method": method, "content": row.content}
+        if self._held_versions is None:
+            self.session.connection().execute(_INSERT_VERSION, values)
+        else:
+            self._held_versions.append(values)
+
+    def defer_versions(self) -> None:
+        """Hold the version rows of this transaction's changes until ``flush_versions``, and
+        write them with one statement there (for a writer that makes several changes and reads
+        no history before committing: GatewayState.writing flushes them before the commit;
+        vread and history flush first). Not for writers that roll back to savepoints."""
+        if self._held_versions is None:
+            self._held_versions = []
+
+    def flush_versions(self) -> None:
+        if self._held_versions:
+            self.session.connection().execute(_INSERT_VERSION, self._held_versions)
+            self._held_versions.clear()
 
 
 # One statement object each, so SQLAlchemy compiles them once (values go as parameters).

@@ -71,6 +71,7 @@ def receive(state: GatewayState, partner: Partner, event: AdtEvent, content: str
     try:
         with state.writing(SYSTEM, defer_index=True) as repository:
             repository.outbox.defer()  # one pending delivery per partner, not per resource
+            repository.defer_versions()  # one statement for the versions of all it writes
             row = InboundMessageRow(partner_id=partner.id, message_id=event.message_id,
                                     source=event.source, kind=event.kind, received_at=now,
                                     outcome="taking", content=content, response="")
@@ -88,6 +89,7 @@ def receive(state: GatewayState, partner: Partner, event: AdtEvent, content: str
             row.response = _stored(result)
             repository.session.flush()
             repository.index.flush()
+            repository.flush_versions()
             repository.outbox.flush()
             # Last: the audit chain's lock is held from here to the commit, so it is kept short.
             record(repository, _audit(partner, event, result, now, label))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert
+from sqlalchemy import Connection, Table, delete, insert, text
 from sqlalchemy.orm import Session
 
 from gateway.db.models import (
@@ -61,11 +61,22 @@ def index_rows(row: ResourceRow, resource: dict[str, Any], registry: SearchParam
 
 
 def clear_index(session: Session, resource_pk: int) -> None:
-    """Remove every index row of one resource (on delete, and before reindexing)."""
+    """Remove every index row of one resource (on delete, and before reindexing): on
+    PostgreSQL with one statement (a DELETE per table, each in a WITH clause, all of which run
+    to completion), elsewhere one per table."""
     connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_CLEAR_ALL_POSTGRES, {"resource_pk": resource_pk})
+        return
     for table in INDEX_TABLES:
         connection.execute(delete(table.__table__).where(
             table.__table__.c.resource_pk == resource_pk))
+
+
+_CLEAR_ALL_POSTGRES = text(
+    "WITH " + ", ".join(f"cleared_{table.__tablename__} AS (DELETE FROM {table.__tablename__} "
+                        f"WHERE resource_pk = :resource_pk)" for table in INDEX_TABLES)
+    + " SELECT 1")
 
 
 class IndexWriter:
