@@ -82,6 +82,7 @@ class GatewayState:
             repository.index.flush()
             repository.flush_versions()
             repository.outbox.flush()
+            repository.flush_chain_links()  # last: the chain's lock is held until the commit
         _end_request_transaction()  # later reads in this request must see this write
         if repository.submitted:
             from gateway.workflows.inbound import take_in

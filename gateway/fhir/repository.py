@@ -133,6 +133,9 @@ class Repository:
         # Version rows: written as each change is made, or held (``defer_versions``) and
         # written with one statement by ``flush_versions``.
         self._held_versions: list[dict[str, Any]] | None = None
+        # AuditEvents' links into the audit chain: made at once, or held (``defer_chain_links``)
+        # until ``flush_chain_links``.
+        self._held_links: list[tuple[str, datetime, dict[str, Any]]] | None = None
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -381,7 +384,10 @@ class Repository:
         row = ResourceRow(pk=result.inserted_primary_key[0], **values)
         self._record_version(row, method)
         if resource_type in APPEND_ONLY_TYPES:
-            audit_chain.append_link(self.session, resource_id, now, content)
+            if self._held_links is None:
+                audit_chain.append_link(self.session, resource_id, now, content)
+            else:
+                self._held_links.append((resource_id, now, content))
         self.index.reindex(row, content, fresh=True)
         self.outbox.changed(resource_type, resource_id, [content])
         if not self.access.requester.is_operator:
@@ -443,6 +449,18 @@ class Repository:
         if self._held_versions:
             self.session.connection().execute(_INSERT_VERSION, self._held_versions)
             self._held_versions.clear()
+
+    def defer_chain_links(self) -> None:
+        """Hold the audit-chain links of this transaction's AuditEvents until
+        ``flush_chain_links``, which GatewayState.writing calls last before the commit: the
+        chain's lock (gateway/audit/chain.py) is then held only from there to the commit,
+        not while the rest of the transaction is written."""
+        if self._held_links is None:
+            self._held_links = []
+
+    def flush_chain_links(self) -> None:
+        while self._held_links:
+            audit_chain.append_link(self.session, *self._held_links.pop(0))
 
 
 # One statement object each, so SQLAlchemy compiles them once (values go as parameters).

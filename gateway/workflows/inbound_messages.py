@@ -70,8 +70,12 @@ def receive(state: GatewayState, partner: Partner, event: AdtEvent, content: str
     now = datetime.now(UTC)
     try:
         with state.writing(SYSTEM, defer_index=True) as repository:
-            repository.outbox.defer()  # one pending delivery per partner, not per resource
-            repository.defer_versions()  # one statement for the versions of all it writes
+            # What it writes is held and written once, before the commit: one pending
+            # delivery per partner, one statement per index table and for the versions; the
+            # audit chain's link last, so that the chain's lock is held only until the commit.
+            repository.outbox.defer()
+            repository.defer_versions()
+            repository.defer_chain_links()
             row = InboundMessageRow(partner_id=partner.id, message_id=event.message_id,
                                     source=event.source, kind=event.kind, received_at=now,
                                     outcome="taking", content=content, response="")
@@ -87,12 +91,8 @@ def receive(state: GatewayState, partner: Partner, event: AdtEvent, content: str
             row.outcome, row.patient_id, row.task_id = (taken.outcome, taken.patient_id,
                                                         taken.task_id)
             row.response = _stored(result)
-            repository.session.flush()
-            repository.index.flush()
-            repository.flush_versions()
-            repository.outbox.flush()
-            # Last: the audit chain's lock is held from here to the commit, so it is kept short.
             record(repository, _audit(partner, event, result, now, label))
+            repository.session.flush()
         return result
     except IntegrityError:
         seen = stored_answer(state, partner.id, event.message_id)

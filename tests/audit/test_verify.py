@@ -172,3 +172,36 @@ def test_stored_json_is_compared_by_value_not_spelling(state, recorded):
     execute(state, "UPDATE resource SET content = :content WHERE id = :id",
             content=respelled, id=recorded[0])
     assert verify(state).intact
+
+
+def test_held_chain_links_are_made_last_before_the_commit_and_the_chain_verifies(state,
+                                                                                 recorded):
+    """A writer that defers its chain links (the inbound message path) takes the chain's lock
+    only at the end of its transaction, after everything else it writes; the links it makes
+    then are as good as those made at once."""
+    from sqlalchemy import event
+
+    from gateway.audit.log import record
+
+    statements: list[str] = []
+
+    def seen(_connection, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(state.engine, "before_cursor_execute", seen)
+    try:
+        with state.writing(SYSTEM, defer_index=True) as repository:
+            repository.defer_chain_links()
+            first = record(repository, partner_disclosure())
+            second = record(repository, operator_disclosure())
+            assert not any("audit_chain" in s for s in statements)
+            repository.create("Patient", {"resourceType": "Patient", "gender": "female"})
+    finally:
+        event.remove(state.engine, "before_cursor_execute", seen)
+    chain_statements = [n for n, s in enumerate(statements) if "audit_chain" in s]
+    others = [n for n, s in enumerate(statements) if s.startswith("INSERT INTO search_")]
+    assert chain_statements and others and min(chain_statements) > max(others)
+    seqs = chain_seqs(state)
+    assert seqs[first] + 1 == seqs[second] and seqs[first] > max(seqs[i] for i in recorded)
+    result = verify(state)
+    assert result.intact and result.entries == len(recorded) + 2
