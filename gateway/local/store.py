@@ -25,19 +25,26 @@ def consumer_of(record: dict[str, Any]) -> str | None:
     return record["id"] if record.get("type") == "consumer" else record.get("consumer")
 
 
-_ORGANIZATIONS = "organization records"  # the session.info key; dropped when records are put
+_UNITS = "organization units"  # the session.info key; dropped when records are put
 
 
-def organization_records(session: Session) -> list[dict[str, Any]]:
-    """The stored organization records, in local-id order, read once per session (the
-    agency's own and its Local Access unit are looked up in them several times a message)."""
-    cached = session.info.get(_ORGANIZATIONS)
-    if cached is None:
-        cached = session.info[_ORGANIZATIONS] = [
-            json.loads(content) for content in session.scalars(
-                select(LocalRecordRow.content).where(LocalRecordRow.record_type == "organization")
-                .order_by(LocalRecordRow.local_id))]
-    return cached
+def organization_units(session: Session) -> dict[str, dict[str, Any]]:
+    """The agency's own organization record (``"agency"``) and its Local Access unit's
+    (``"local-access"``), the first of each kind in local-id order, when stored; read once per
+    session. The store writes records as compact JSON, so only rows whose text names one of
+    those kinds are read and decoded, not every school, court and clinic."""
+    units = session.info.get(_UNITS)
+    if units is None:
+        units = session.info[_UNITS] = {}
+        content = LocalRecordRow.content
+        for text in session.scalars(select(content).where(
+                LocalRecordRow.record_type == "organization",
+                content.contains('"kind":"agency"') | content.contains('"kind":"local-access"'))
+                .order_by(LocalRecordRow.local_id)):
+            record = json.loads(text)
+            if record.get("kind") in ("agency", "local-access"):
+                units.setdefault(record["kind"], record)
+    return units
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,7 @@ class LocalRecordStore:
         return [json.loads(row.content) for row in rows]
 
     def put(self, record: dict[str, Any], digest: str) -> None:
-        self.session.info.pop(_ORGANIZATIONS, None)
+        self.session.info.pop(_UNITS, None)
         key = (record["type"], record["id"])
         row = self.get_row(*key)
         content = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
@@ -128,7 +135,7 @@ class LocalRecordStore:
     def put_many(self, records: list[tuple[dict[str, Any], str | None]]) -> None:
         """put() for many (record, content hash) pairs of distinct records: one statement for
         the new ones and one for the changed."""
-        self.session.info.pop(_ORGANIZATIONS, None)
+        self.session.info.pop(_UNITS, None)
         created, changed = [], []
         now = datetime.now(UTC)
         for record, digest in records:

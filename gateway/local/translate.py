@@ -20,7 +20,7 @@ from gateway.config import Config
 from gateway.db.models import LocalRecordRow
 from gateway.local.pipeline import RecordRejected
 from gateway.local.schemas import RecordProblem
-from gateway.local.store import LocalRecordStore, organization_records
+from gateway.local.store import LocalRecordStore, organization_units
 from gateway.mappings import (
     MappingContext,
     MappingError,
@@ -169,9 +169,9 @@ class _ConsumerRecords:
 
 
 def _find_agency(store: LocalRecordStore) -> str:
-    for organization in organization_records(store.session):
-        if organization.get("kind") == "agency":
-            return str(organization["id"])
+    agency = organization_units(store.session).get("agency")
+    if agency is not None:
+        return str(agency["id"])
     raise RecordRejected([RecordProblem(
         "", "the agency's own organization record (kind 'agency') must be imported first, "
             "or GATEWAY_AGENCY_ORGANIZATION set")])

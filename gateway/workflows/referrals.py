@@ -37,7 +37,7 @@ from gateway.adapters.adt_event import ADMIT, DISCHARGE, REFERRAL, TRANSFER, Adt
 from gateway.db.models import MatchReviewRow
 from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import Repository
-from gateway.local.store import organization_records
+from gateway.local.store import organization_units
 from gateway.mappings.codes import PROFILE_TASK, TASK_REFERRAL
 from gateway.mappings.context import DEFAULT_MEDICAID_SYSTEM, MappingContext
 from gateway.partners.registry import Partner
@@ -464,9 +464,9 @@ def case_managers(repository: Repository, patient_id: str) -> list[dict[str, Any
 def local_access(repository: Repository, ctx: MappingContext) -> dict[str, Any]:
     """The agency's Local Access unit (the organization record of kind ``local-access``),
     which owns new referrals; the agency itself when it has none."""
-    for organization in organization_records(repository.session):
-        if organization.get("kind") == "local-access":
-            return ctx.reference("Organization", "organization", organization["id"])
+    unit = organization_units(repository.session).get("local-access")
+    if unit is not None:
+        return ctx.reference("Organization", "organization", unit["id"])
     return ctx.agency_reference()
 
 
