@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -70,10 +71,13 @@ def ensure_registered(session: Session, config: Config) -> None:
         endpoints["webhook"] = config.intake_webhook
     details = json.dumps({"endpoints": endpoints, "outbound_auth": {"method": "none"}},
                          sort_keys=True)
-    row = session.get(PartnerRow, LOCAL_PARTNER_ID)
-    if row is not None:
-        if row.details != details:
-            row.details, row.updated_at = details, datetime.now(UTC)
+    partners = PartnerRow.__table__
+    registered = session.execute(select(partners.c.details).where(
+        partners.c.id == LOCAL_PARTNER_ID)).one_or_none()
+    if registered is not None:
+        if registered.details != details:
+            session.execute(update(partners).where(partners.c.id == LOCAL_PARTNER_ID)
+                            .values(details=details, updated_at=datetime.now(UTC)))
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
