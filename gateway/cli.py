@@ -341,16 +341,16 @@ def deliver(once: bool, batch_size: int, name: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=2575, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="listener processes sharing the port (SO_REUSEPORT)")
+              help="listener processes; connections are handed to them in turn")
 def mllp(host: str, port: int, workers: int) -> None:
     """HL7 v2 listener over MLLP (ADT in, ACK out). Connections are taken only from the
     addresses in GATEWAY_MLLP_ALLOWED_SOURCES (CIDRs, comma-separated), or else from those
-    the hospital partners list in endpoints.mllp_sources."""
+    the hospital partners list in endpoints.mllp_sources. With --workers N (N > 1) this
+    process accepts connections and hands each to the next of N listener processes."""
     import multiprocessing
     import signal
 
-    if workers > 1 and port == 0:
-        raise CliError("--port 0 (any free port) needs --workers 1")
+    from gateway.adapters.mllp_dispatch import MllpDispatcher
     from gateway.workflows.hl7_messages import mllp_sources
 
     config = config_from_env()
@@ -359,19 +359,34 @@ def mllp(host: str, port: int, workers: int) -> None:
             raise CliError("no source may send: set GATEWAY_MLLP_ALLOWED_SOURCES or register "
                            "a hospital partner with endpoints.mllp_sources")
     if workers == 1:
-        _serve_mllp(config, host, port, reuse_port=False)
+        _serve_mllp(config, host, port)
         return
-    children = [multiprocessing.Process(target=_listener_process, args=(config, host, port),
-                                        name=f"mllp-{n}") for n in range(workers)]
+    pipes = [multiprocessing.Pipe() for _ in range(workers)]  # socket pairs: they carry sockets
+    ours = [end for end, _ in pipes]
+    children = [multiprocessing.Process(target=_listener_process,
+                                        args=(config, host, port, theirs, ours),
+                                        name=f"mllp-{n}") for n, (_, theirs) in enumerate(pipes)]
     for child in children:
         child.start()
+    for _, theirs in pipes:
+        theirs.close()
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    dispatcher = None
     try:
-        while all(child.is_alive() for child in children):
-            children[0].join(0.5)
+        try:
+            dispatcher = MllpDispatcher(host, port, ours)
+        except (OSError, ValueError) as error:
+            raise CliError(f"cannot listen on {host}:{port}: "
+                           f"{getattr(error, 'strerror', None) or error}") from None
+        bound_host, bound_port = dispatcher.server_address
+        click.echo(f"MLLP listening on {bound_host}:{bound_port} (pid {os.getpid()}), handing "
+                   f"connections in turn to {workers} listener processes", err=True)
+        dispatcher.serve_forever(keep_going=lambda: all(c.is_alive() for c in children))
     except KeyboardInterrupt:
         pass
     finally:
+        if dispatcher is not None:
+            dispatcher.close()
         for child in children:
             if child.is_alive():
                 child.terminate()
@@ -381,20 +396,25 @@ def mllp(host: str, port: int, workers: int) -> None:
         raise CliError("an MLLP listener process failed (see above)")
 
 
-def _listener_process(config: Config, host: str, port: int) -> None:
+def _listener_process(config: Config, host: str, port: int, pipe: Any,
+                      dispatcher_ends: list[Any]) -> None:
+    for end in dispatcher_ends:  # the parent's: so that the pipe ends when the parent does
+        end.close()
     try:
-        _serve_mllp(config, host, port, reuse_port=True)
+        _serve_mllp(config, host, port, handed_by=pipe)
     except click.ClickException as error:
         error.show()
         sys.exit(1)
 
 
-def _serve_mllp(config: Config, host: str, port: int, reuse_port: bool) -> None:
+def _serve_mllp(config: Config, host: str, port: int, handed_by: Any = None) -> None:
     """One MLLP listener process: its own app state (database connections are not shared
-    across processes), serving until SIGTERM or Ctrl-C."""
+    across processes), serving until SIGTERM or Ctrl-C; the connections it accepts itself, or
+    those the dispatcher hands it over the pipe ``handed_by``."""
     import signal
 
     from gateway.adapters.mllp import MllpServer
+    from gateway.adapters.mllp_dispatch import handed_over
     from gateway.app import create_app
     from gateway.workflows.hl7_messages import mllp_sources, receive_hl7
 
@@ -404,16 +424,24 @@ def _serve_mllp(config: Config, host: str, port: int, reuse_port: bool) -> None:
         try:
             server = MllpServer(host, port,
                                 lambda raw, peer: receive_hl7(state, raw, peer=peer),
-                                allowed, reuse_port=reuse_port)
+                                allowed, listen=handed_by is None)
         except (OSError, ValueError) as error:
             raise CliError(f"cannot listen on {host}:{port}: "
                            f"{getattr(error, 'strerror', None) or error}") from None
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
-        bound_host, bound_port = server.server_address[:2]
-        click.echo(f"MLLP listening on {bound_host}:{bound_port} (pid {os.getpid()}), "
-                   f"accepting {', '.join(str(a) for a in allowed)}", err=True)
+        accepting = ", ".join(str(a) for a in allowed)
+        if handed_by is None:
+            bound_host, bound_port = server.server_address[:2]
+            click.echo(f"MLLP listening on {bound_host}:{bound_port} (pid {os.getpid()}), "
+                       f"accepting {accepting}", err=True)
+        else:
+            click.echo(f"MLLP listener process (pid {os.getpid()}) ready, accepting "
+                       f"{accepting}", err=True)
         try:
-            server.serve_forever()
+            if handed_by is None:
+                server.serve_forever()
+            else:
+                server.serve_handed(handed_over(handed_by))
         except KeyboardInterrupt:
             pass
         finally:

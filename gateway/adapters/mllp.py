@@ -122,9 +122,12 @@ class MllpServer:
     def __init__(self, host: str, port: int, handler: Handler,
                  allowed_sources: Collection[Network | str], *,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, reuse_port: bool = False) -> None:
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, reuse_port: bool = False,
+                 listen: bool = True) -> None:
         """``reuse_port``: bind with SO_REUSEPORT, so that several listener processes share
-        the port and the kernel spreads new connections among them."""
+        the port and the kernel spreads new connections among them. ``listen=False``: bind
+        nothing; the server serves only connections accepted elsewhere and handed to it
+        (``serve_handed``, gateway/adapters/mllp_dispatch.py)."""
         self.handler = handler
         self.allowed_sources = tuple(ipaddress.ip_network(str(s), strict=False)
                                      for s in allowed_sources)
@@ -135,7 +138,7 @@ class MllpServer:
         self._serving = False
         self._thread: threading.Thread | None = None
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._server = _TcpServer((host, port), family, self, reuse_port)
+        self._server = _TcpServer((host, port), family, self, reuse_port, listen)
 
     @property
     def server_address(self) -> tuple[str, int]:
@@ -158,6 +161,21 @@ class MllpServer:
         self._serving = True
         self._server.serve_forever(poll_interval)
 
+    def serve_handed(self, handed: Callable[[], socket.socket | None]) -> None:
+        """Serve the connections ``handed()`` returns, each as if accepted here (the same
+        source check, a thread of its own), until it returns None."""
+        self._serving = True
+        while (connection := handed()) is not None:
+            try:
+                address = connection.getpeername()
+            except OSError:  # gone before it got here
+                connection.close()
+                continue
+            if self._server.verify_request(connection, address):
+                self._server.process_request(connection, address)
+            else:
+                self._server.shutdown_request(connection)
+
     def start(self) -> threading.Thread:
         """``serve_forever`` in a background thread."""
         self._serving = True
@@ -168,9 +186,9 @@ class MllpServer:
 
     def shutdown(self) -> None:
         """Stop accepting, close every open connection and wait for their threads."""
-        if self._serving:
+        if self._serving and self._server.listening:
             self._server.shutdown()
-            self._serving = False
+        self._serving = False
         with self._lock:
             open_connections = list(self._connections)
         for connection in open_connections:
@@ -237,11 +255,12 @@ class _TcpServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     block_on_close = True  # server_close() waits for the connection threads
 
     def __init__(self, address: tuple[str, int], family: socket.AddressFamily,
-                 owner: MllpServer, reuse_port: bool = False) -> None:
+                 owner: MllpServer, reuse_port: bool = False, listen: bool = True) -> None:
         self.address_family = family
         self.owner = owner
         self.allow_reuse_port = reuse_port  # read by server_bind
-        super().__init__(address, _Connection)
+        self.listening = listen
+        super().__init__(address, _Connection, bind_and_activate=listen)
 
     def verify_request(self, request: object, client_address: tuple) -> bool:
         if self.owner.allows(client_address[0]):

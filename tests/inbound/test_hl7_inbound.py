@@ -206,8 +206,10 @@ def test_a_real_mllp_listener_takes_messages_and_stops_on_sigterm(client, auth, 
     assert process.wait(15) == 0
     log = process.stderr.read().decode()
     assert "Traceback" not in log
-    # Two listener processes shared the port (the default --workers 2).
-    assert len(set(re.findall(r"MLLP listening on \S+ \(pid (\d+)\)", log))) == 2, log
+    # One process accepted and handed the connections to two listener processes (the default
+    # --workers 2), each with its own pid.
+    assert len(re.findall(r"MLLP listening on \S+ \(pid \d+\), handing connections", log)) == 1
+    assert len(set(re.findall(r"MLLP listener process \(pid (\d+)\) ready", log))) == 2, log
 
 
 def test_the_cli_refuses_to_listen_with_no_allowed_source(config, app):
