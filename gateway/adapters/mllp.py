@@ -122,12 +122,9 @@ class MllpServer:
     def __init__(self, host: str, port: int, handler: Handler,
                  allowed_sources: Collection[Network | str], *,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, reuse_port: bool = False,
-                 listen: bool = True) -> None:
-        """``reuse_port``: bind with SO_REUSEPORT, so that several listener processes share
-        the port and the kernel spreads new connections among them. ``listen=False``: bind
-        nothing; the server serves only connections accepted elsewhere and handed to it
-        (``serve_handed``, gateway/adapters/mllp_dispatch.py)."""
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, listen: bool = True) -> None:
+        """``listen=False``: bind nothing; the server serves only connections accepted
+        elsewhere and handed to it (``serve_handed``, gateway/adapters/mllp_dispatch.py)."""
         self.handler = handler
         self.allowed_sources = tuple(ipaddress.ip_network(str(s), strict=False)
                                      for s in allowed_sources)
@@ -138,7 +135,7 @@ class MllpServer:
         self._serving = False
         self._thread: threading.Thread | None = None
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._server = _TcpServer((host, port), family, self, reuse_port, listen)
+        self._server = _TcpServer((host, port), family, self, listen)
 
     @property
     def server_address(self) -> tuple[str, int]:
@@ -255,10 +252,9 @@ class _TcpServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     block_on_close = True  # server_close() waits for the connection threads
 
     def __init__(self, address: tuple[str, int], family: socket.AddressFamily,
-                 owner: MllpServer, reuse_port: bool = False, listen: bool = True) -> None:
+                 owner: MllpServer, listen: bool = True) -> None:
         self.address_family = family
         self.owner = owner
-        self.allow_reuse_port = reuse_port  # read by server_bind
         self.listening = listen
         super().__init__(address, _Connection, bind_and_activate=listen)
 
