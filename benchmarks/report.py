@@ -9,7 +9,7 @@ from typing import Any
 from benchmarks import plan as targets
 from benchmarks.delivery_drain import DrainResults
 from benchmarks.importing import ImportResults, MappingRate
-from benchmarks.inbound_messages import RESEND, InboundResults
+from benchmarks.inbound_messages import RESEND, SERVER_WORKERS, InboundResults
 from benchmarks.machine import Machine
 from benchmarks.plan import Plan
 from benchmarks.profiling import Profile
@@ -150,8 +150,10 @@ def _method(plan: Plan, machine: Machine) -> str:
   (prospective consumers) and 2 admissions of consumers (care-team notices); the gateway's own
   scoring confirms beforehand that each can mean only that person. As Da Vinci notification
   Bundles shaped like the public example, posted to `$process-message` on `gateway serve
-  --workers 2`; as HL7 v2.5.1 ADT^A03/A01 to `gateway mllp`. {plan.inbound_senders} sender
-  threads, each with its own `requests.Session` (and the partner's access token) or MLLP
+  --workers {SERVER_WORKERS}`; as HL7 v2.5.1 ADT^A03/A01 to `gateway mllp --workers
+  {SERVER_WORKERS}`. After the import, VACUUM ANALYZE and a CHECKPOINT (this server runs with
+  autovacuum off). {plan.inbound_senders} sender threads, each with the partner's access token
+  and a new connection per message (as behind a reverse proxy), or one long-lived MLLP
   connection, closed loop, for at most {plan.inbound_timeout:.0f} s; latency is from sending a
   message to its whole answer. Then every answer must be `ok` / `AA`, `inbound_message` must
   hold one row per message sent, each discharge one referral Task of its own for the right
