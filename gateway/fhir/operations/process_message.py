@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 from gateway.adapters import davinci
-from gateway.auth import Principal
+from gateway.auth import SYSTEM, Principal
 from gateway.fhir.errors import FhirError, issue
 from gateway.partners.registry import Partner, PartnerRegistry
 from gateway.workflows import inbound_messages
@@ -61,8 +61,8 @@ def sending_partner(state: Any, principal: Principal) -> Partner:
     if principal.kind != "partner":
         raise FhirError(403, "forbidden", "messages are sent by a registered hospital partner "
                                           "with its own access token")
-    with state.session_factory() as session:
-        partner = PartnerRegistry(session).get(principal.name)
+    with state.reading(SYSTEM) as repository:  # on the request's connection, when there is one
+        partner = PartnerRegistry(repository.session).get(principal.name)
     if partner is None or not partner.enabled or not (
             partner.kind == "hospital" or "MessageHeader" in partner.submits):
         raise FhirError(403, "forbidden", f"{principal.name} is not registered to send "
