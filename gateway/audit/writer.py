@@ -90,9 +90,11 @@ class AuditWriter:
             for event, future in batch:
                 try:
                     with self.state.writing(SYSTEM) as repository:
-                        future.set_result(record(repository, event))
+                        audit_event_id = record(repository, event)
                 except Exception as error:  # noqa: BLE001 - the request answers 500
                     future.set_exception(error)
+                else:  # committed: only now may the request go on as audited
+                    future.set_result(audit_event_id)
             return
         for (_, future), audit_event_id in zip(batch, ids, strict=True):
             future.set_result(audit_event_id)
