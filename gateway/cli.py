@@ -349,6 +349,7 @@ def mllp(host: str, port: int, workers: int) -> None:
     process accepts connections and hands each to the next of N listener processes."""
     import multiprocessing
     import signal
+    import threading
 
     from gateway.adapters.mllp_dispatch import MllpDispatcher
     from gateway.workflows.hl7_messages import mllp_sources
@@ -370,7 +371,12 @@ def mllp(host: str, port: int, workers: int) -> None:
         child.start()
     for _, theirs in pipes:
         theirs.close()
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # SIGTERM or Ctrl-C only ask the accept loop to stop (a handler that raises can land in
+    # a finalizer, where the exception is printed and lost). Closing the pipes then stops the
+    # listener processes, which finish their connections first.
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
     dispatcher = None
     try:
         try:
@@ -381,18 +387,21 @@ def mllp(host: str, port: int, workers: int) -> None:
         bound_host, bound_port = dispatcher.server_address
         click.echo(f"MLLP listening on {bound_host}:{bound_port} (pid {os.getpid()}), handing "
                    f"connections in turn to {workers} listener processes", err=True)
-        dispatcher.serve_forever(keep_going=lambda: all(c.is_alive() for c in children))
-    except KeyboardInterrupt:
-        pass
+        dispatcher.serve_forever(keep_going=lambda: not stopping.is_set()
+                                 and all(c.is_alive() for c in children))
     finally:
         if dispatcher is not None:
             dispatcher.close()
-        for child in children:
-            if child.is_alive():
-                child.terminate()
+        else:
+            for end in ours:
+                end.close()
         for child in children:
             child.join(15)
-    if any(child.exitcode not in (0, -signal.SIGTERM) for child in children):
+        for child in children:
+            if child.is_alive():
+                child.kill()
+                child.join(5)
+    if any(child.exitcode != 0 for child in children):
         raise CliError("an MLLP listener process failed (see above)")
 
 
@@ -428,7 +437,11 @@ def _serve_mllp(config: Config, host: str, port: int, handed_by: Any = None) -> 
         except (OSError, ValueError) as error:
             raise CliError(f"cannot listen on {host}:{port}: "
                            f"{getattr(error, 'strerror', None) or error}") from None
-        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        if handed_by is None:
+            signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        else:  # the dispatcher stops it, by closing the pipe
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         accepting = ", ".join(str(a) for a in allowed)
         if handed_by is None:
             bound_host, bound_port = server.server_address[:2]
