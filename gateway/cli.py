@@ -382,8 +382,7 @@ def mllp(host: str, port: int, workers: int) -> None:
         try:
             dispatcher = MllpDispatcher(host, port, ours)
         except (OSError, ValueError) as error:
-            raise CliError(f"cannot listen on {host}:{port}: "
-                           f"{getattr(error, 'strerror', None) or error}") from None
+            raise _cannot_listen(host, port, error) from None
         bound_host, bound_port = dispatcher.server_address
         click.echo(f"MLLP listening on {bound_host}:{bound_port} (pid {os.getpid()}), handing "
                    f"connections in turn to {workers} listener processes", err=True)
@@ -435,8 +434,7 @@ def _serve_mllp(config: Config, host: str, port: int, handed_by: Any = None) -> 
                                 lambda raw, peer: receive_hl7(state, raw, peer=peer),
                                 allowed, listen=handed_by is None)
         except (OSError, ValueError) as error:
-            raise CliError(f"cannot listen on {host}:{port}: "
-                           f"{getattr(error, 'strerror', None) or error}") from None
+            raise _cannot_listen(host, port, error) from None
         if handed_by is None:
             signal.signal(signal.SIGTERM, _stop_on_sigterm)
         else:  # the dispatcher stops it, by closing the pipe
@@ -461,6 +459,11 @@ def _serve_mllp(config: Config, host: str, port: int, handed_by: Any = None) -> 
             server.shutdown()
     finally:
         state.close()
+
+
+def _cannot_listen(host: str, port: int, error: Exception) -> CliError:
+    return CliError(f"cannot listen on {host}:{port}: "
+                    f"{getattr(error, 'strerror', None) or error}")
 
 
 def _stop_on_sigterm(*_: object) -> None:
