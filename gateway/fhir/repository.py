@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.audit import chain as audit_chain
-from gateway.auth import Principal
+from gateway.auth import Principal, authorize
 from gateway.db.models import ReferenceIndex, ResourceRow, ResourceVersionRow
 from gateway.delivery.outbox import Outbox
 from gateway.fhir import search
@@ -227,6 +227,10 @@ class Repository:
         return shown[offset:offset + count], len(shown)
 
     def search(self, request: search.SearchRequest) -> search.SearchResult:
+        """``request`` run as the requester: a partner's matches, totals, chains and includes
+        are filtered by its grants in SQL (an operator's, or the gateway's own ``SYSTEM``'s,
+        are not: they may see everything), and every row handed out passes ``decide``. This is
+        the one place a search is run for a requester; there is no unfiltered form."""
         self.index.flush()
         partner = not self.access.requester.is_operator
         result = search.execute_search(
@@ -264,17 +268,22 @@ class Repository:
                 if (shown := self._visible(StoredResource.from_row(row))) is not None]
 
     def find(self, resource_type: str, query: str) -> list[StoredResource]:
-        """Matches of a conditional query (``identifier=sys|val``), for If-None-Exist and
-        conditional references. More than two is as bad as two, so at most two are fetched."""
+        """Matches of a conditional query (``identifier=sys|val``) for If-None-Exist,
+        ``ifNoneExist``, conditional references and conditional URLs: a search made for the
+        requester, so it needs the token's search permission on the type (403 otherwise, for
+        any data) and goes through the same access filter and decision point as ``search``.
+        A match the requester may not see is no match, so it answers as no resource at all;
+        a match it may see is handed out trimmed and noted for the request's AuditEvent, as a
+        read is. More than two is as bad as two, so at most two are fetched."""
         params = _parse_query(query)
         if not params:
             raise FhirError(400, "invalid", f"the conditional query {query!r} has no criteria")
+        authorize(self.access.requester, resource_type, "s")
         request = search.parse_search(resource_type, params, self.registry, lenient=False,
                                       default_count=2, max_count=2, base_url=self.base_url)
-        request.count, request.offset = 2, 0
-        self.index.flush()
-        result = search.execute_search(self.session, request, self.registry)
-        return [StoredResource.from_row(row) for row in result.rows]
+        request.count, request.offset, request.total_mode = 2, 0, "none"
+        request.includes, request.revincludes = [], []
+        return self.search(request).rows
 
     # -- writes ------------------------------------------------------------------------------
 

@@ -373,7 +373,7 @@ def test_include_limit(care: None, session_factory: Any,
                            lenient=False, default_count=10, max_count=10)
     request.include_limit = 1
     with session_factory() as session:
-        result = execute_search(session, request, registry)
+        result = execute_search(session, request, registry, access_filter=None)
     assert len(result.included) == 1 and result.include_truncated
 
 

@@ -58,8 +58,10 @@ class SearchResult:
 
 def execute_search(session: Session, request: SearchRequest,
                    registry: SearchParameterRegistry, *,
-                   access_filter: AccessFilter | None = None) -> SearchResult:
-    """Run ``request``; ``access_filter`` restricts matches, chained targets and includes."""
+                   access_filter: AccessFilter | None) -> SearchResult:
+    """Run ``request``; ``access_filter`` restricts matches, chained targets and includes.
+    It has no default: every caller says whose view it runs (``None`` is everything, which
+    only the repository of an operator or of the gateway itself asks for)."""
     builder = _Builder(session.get_bind().dialect.name, access_filter)
     conditions = builder.candidates(ResourceRow, request.resource_type, request.criteria)
     if request.summary_count or request.count == 0:
