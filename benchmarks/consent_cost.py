@@ -18,9 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from benchmarks.load import Call, LoadResult, LoadSpec, fetch, run_interleaved
 from benchmarks.servers import Server
-from gateway.auth import SYSTEM
+from benchmarks.storage import system_repository
 from gateway.db.engine import begin_write
-from gateway.fhir.repository import Repository
 from gateway.fhir.search import SearchParameterRegistry
 from gateway.fhir.validation import Validator
 from gateway.partners.client import client_assertion, token_request
@@ -51,7 +50,7 @@ def store_consents(sessions: sessionmaker[Session], validator: Validator,
                    patient_ids: list[str]) -> None:
     with sessions() as session, session.begin():
         begin_write(session)
-        repository = Repository(session, validator, registry, fhir_base, requester=SYSTEM)
+        repository = system_repository(session, validator, registry, fhir_base)
         for patient_id in patient_ids:
             repository.create("Consent", consent(patient_id, organization))
 

@@ -20,7 +20,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from benchmarks import dataset
-from gateway.auth import SYSTEM
+from benchmarks.storage import system_repository
 from gateway.db.engine import begin_write
 from gateway.db.models import (
     INDEX_TABLES,
@@ -32,7 +32,7 @@ from gateway.db.models import (
     TokenIndex,
     UriIndex,
 )
-from gateway.fhir.repository import Repository, to_json, utc_now, with_meta
+from gateway.fhir.repository import to_json, utc_now, with_meta
 from gateway.fhir.search import SearchParameterRegistry
 from gateway.fhir.search.extract import Extracted, extract
 from gateway.fhir.validation import Validator
@@ -81,8 +81,8 @@ class Seeder:
     def create_fixtures(self) -> Fixtures:
         """The Organization and Practitioners, through ``Repository.create`` (the API's path)."""
         with self._writing() as session:
-            repository = Repository(session, self.validator, self.registry, self.fhir_base_url,
-                                    requester=SYSTEM)
+            repository = system_repository(session, self.validator, self.registry,
+                                           self.fhir_base_url)
             org = repository.create("Organization", dataset.organization()).stored.id
             practitioners = [repository.create("Practitioner", dataset.practitioner(i)).stored.id
                              for i in range(20)]
@@ -110,9 +110,9 @@ class Seeder:
             session.begin()
             try:
                 begin_write(session)
-                repository = Repository(session, self.validator, self.registry,
-                                        self.fhir_base_url, requester=SYSTEM,
-                                        new_id=lambda: next(assigned))
+                repository = system_repository(session, self.validator, self.registry,
+                                               self.fhir_base_url,
+                                               new_id=lambda: next(assigned))
                 for record in api_ids:
                     for resource_type, resource in _pair(record, fixtures):
                         repository.create(resource_type, resource)

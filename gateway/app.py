@@ -10,14 +10,18 @@ from flask import Flask, Response, g, request
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
+from gateway.audit import chain as audit_chain
+from gateway.audit.access import account
 from gateway.config import Config, config_from_env
 from gateway.db.engine import ensure_migrated, make_engine, make_session_factory
+from gateway.delivery import outbox
 from gateway.delivery.metrics import delivery_metrics
 from gateway.delivery.routes import bp as deliveries_blueprint
 from gateway.fhir.capability import capability_statement
 from gateway.fhir.errors import FhirError, issue, outcome
 from gateway.fhir.http import error_response, fhir_response
 from gateway.fhir.interactions import INTERACTIONS
+from gateway.fhir.operations.validate import validate
 from gateway.fhir.routes import bp as fhir_blueprint
 from gateway.fhir.search import SearchParameterRegistry
 from gateway.fhir.validation import Validator
@@ -25,6 +29,12 @@ from gateway.local.routes import bp as local_blueprint
 from gateway.observability import make_metrics
 from gateway.partners.routes import bp as partners_blueprint
 from gateway.state import GatewayState, gateway_state, release_request_connection
+from gateway.workflows import (
+    inbound,
+    match_operation,
+    process_message,
+    referral_states,
+)
 from gateway.workflows.hl7_routes import bp as hl7_blueprint
 from gateway.workflows.match_routes import bp as matches_blueprint
 from gateway.workflows.referral_routes import bp as referrals_blueprint
@@ -65,11 +75,27 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(referrals_blueprint)
     app.register_blueprint(matches_blueprint)
     app.register_blueprint(hl7_blueprint)
+    _register_domain(app, state)
     _register_operations_endpoints(app)
     _register_error_handlers(app)
     _register_metrics_hooks(app)
     app.teardown_request(release_request_connection)
     return app
+
+
+def _register_domain(app: Flask, state: GatewayState) -> None:
+    """What the domain plugs into the FHIR core (ARCHITECTURE.md): hooks in every repository's
+    write path (gateway/fhir/hooks.py), the operations the API serves, and the AuditEvent of
+    every API request. The core calls them and imports none of them."""
+    referral_states.register(state.hooks)  # before a Task is written: its state machine
+    outbox.register(state.hooks)  # in the transaction: the deliveries a change causes
+    inbound.register(state.hooks, state)  # after the commit: what a partner submitted
+    audit_chain.register(state.hooks)  # each AuditEvent's chain link; its lock taken last
+    state.operations.register(validate(state.validator))
+    state.operations.register(match_operation.operation(state))
+    state.operations.register(process_message.operation(state))
+    app.after_request_funcs.setdefault(fhir_blueprint.name, []).append(
+        account(state.audit_writer))
 
 
 def _profile_types(config: Config) -> dict[str, str]:
@@ -146,8 +172,9 @@ def _register_metrics_hooks(app: Flask) -> None:
     def record(response: Response) -> Response:
         started = g.get("started")
         if started is not None and request.endpoint != "metrics":
-            interaction = INTERACTIONS.get(request.endpoint or "",
-                                           request.endpoint or "unmatched")
+            operation = g.get("operation")
+            interaction = operation.label if operation is not None else INTERACTIONS.get(
+                request.endpoint or "", request.endpoint or "unmatched")
             gateway_state().metrics.observe(interaction, response.status_code,
                                             time.perf_counter() - started)
         return response

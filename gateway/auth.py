@@ -8,10 +8,35 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from gateway.config import Config
 from gateway.fhir.errors import FhirError
-from gateway.privacy.disclosures import Disclosures
+
+
+class _Decided(Protocol):
+    permitted: bool
+    patient_id: str | None
+    reason: str
+
+
+@dataclass
+class Disclosures:
+    """What the consent decision point decided for one requester during one request, kept with
+    the requester (``Principal.disclosures``) for the request's AuditEvent: the accounting of
+    disclosures."""
+
+    disclosed: list[str] = field(default_factory=list)  # "Type/id"
+    denied: list[str] = field(default_factory=list)
+    patients: set[str] = field(default_factory=set)
+    reasons: list[str] = field(default_factory=list)
+
+    def add(self, reference: str, decision: _Decided) -> None:
+        (self.disclosed if decision.permitted else self.denied).append(reference)
+        if decision.patient_id:
+            self.patients.add(decision.patient_id)
+        if not decision.permitted and len(self.reasons) < 20:
+            self.reasons.append(f"{reference}: {decision.reason}")
 
 
 @dataclass(frozen=True)
@@ -36,13 +61,17 @@ class Principal:
     def is_operator(self) -> bool:
         return self.kind == "operator"
 
+    def authorize(self, resource_type: str, permission: str) -> None:
+        """A 403 FhirError unless the scopes allow ``permission`` on ``resource_type``."""
+        authorize(self, resource_type, permission)
+
 
 # The gateway itself (imports, workflows, deliveries): full access, like an operator.
 SYSTEM = Principal(kind="operator", name="gateway", scopes=frozenset({"system/*.*"}))
 
-# SMART v1 (read/write/*) and v2 (c r u d s) permissions, and what each interaction needs.
+# SMART v1 (read/write/*) and v2 (c r u d s) permissions (what each HTTP method needs:
+# gateway/fhir/interactions.py).
 V1_PERMISSIONS = {"read": set("rs"), "write": set("cud"), "*": set("cruds")}
-INTERACTION_PERMISSION = {"GET": "r", "HEAD": "r", "POST": "c", "PUT": "u", "DELETE": "d"}
 
 
 def scope_permits(scopes: frozenset[str], resource_type: str, permission: str) -> bool:

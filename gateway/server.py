@@ -6,6 +6,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from gateway.app import create_app
 from gateway.config import Config
 
 
@@ -22,8 +23,6 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from gateway.app import create_app
-
         return create_app(self.gateway_config)
 
 

@@ -15,12 +15,15 @@ from gateway.audit.writer import AuditWriter
 from gateway.auth import Principal, authenticate
 from gateway.config import Config
 from gateway.db.engine import begin_write
+from gateway.fhir.errors import FhirError
+from gateway.fhir.hooks import RepositoryHooks
+from gateway.fhir.operations import OperationRegistry
 from gateway.fhir.repository import Repository
 from gateway.fhir.search import SearchParameterRegistry
 from gateway.fhir.validation import Validator
 from gateway.observability import Metrics
 from gateway.partners.smart import principal_for_token
-from gateway.privacy.enforcement import GrantsCache
+from gateway.privacy.enforcement import AccessPolicy, GrantsCache
 
 
 @dataclass
@@ -33,10 +36,14 @@ class GatewayState:
     metrics: Metrics
     capability_statement: dict[str, Any] = field(default_factory=dict)
     grants_cache: GrantsCache = field(default_factory=GrantsCache)
+    # What the domain plugs into every repository's write path (registered by the app factory).
+    hooks: RepositoryHooks = field(default_factory=RepositoryHooks)
+    # The FHIR operations ($name) the API serves (registered by the app factory).
+    operations: OperationRegistry = field(default_factory=OperationRegistry)
     audit_writer: AuditWriter = field(init=False)
 
     def __post_init__(self) -> None:
-        self.audit_writer = AuditWriter(self)
+        self.audit_writer = AuditWriter(self.writing)
 
     def refresh_statistics(self) -> None:
         """ANALYZE the tables a bulk load grows (PostgreSQL; SQLite's planner needs none)."""
@@ -59,10 +66,10 @@ class GatewayState:
         connection = _request_connection(self.engine)
         if connection is None:
             with self.session_factory() as session:
-                yield self._repository(session, requester)
+                yield self.repository(session, requester)
             return
         with Session(bind=connection, expire_on_commit=False) as session:
-            yield self._repository(session, requester)
+            yield self.repository(session, requester)
 
     @contextmanager
     def writing(self, requester: Principal, *, defer_index: bool = False
@@ -70,29 +77,28 @@ class GatewayState:
         """A repository whose changes commit together when the block ends without error.
 
         ``defer_index``: search index rows are written once, before the commit, rather than
-        resource by resource (for bulk writers; see IndexWriter). A writer may defer the
-        outbox's pending deliveries too (``repository.outbox.defer()``); they are written here.
+        resource by resource (for bulk writers; see IndexWriter). Before the commit, what the
+        repository holds is written and the ``before_commit`` hooks run; after it, the
+        ``after_commit`` hooks (gateway/fhir/hooks.py).
         """
         with self.session_factory() as session, session.begin():
             begin_write(session)
-            repository = self._repository(session, requester)
+            repository = self.repository(session, requester)
             if defer_index:
                 repository.index.defer()
             yield repository
-            repository.index.flush()
-            repository.flush_versions()
-            repository.outbox.flush()
-            repository.flush_chain_links()  # last: the chain's lock is held until the commit
+            repository.before_commit()
         _end_request_transaction()  # later reads in this request must see this write
-        if repository.submitted:
-            from gateway.workflows.inbound import take_in
+        repository.after_commit()
 
-            take_in(self, requester, repository.submitted)
-
-    def _repository(self, session: Session, requester: Principal) -> Repository:
-        return Repository(session, self.validator, self.search_registry,
-                          self.config.fhir_base_url, requester=requester,
-                          grants_cache=self.grants_cache)
+    def repository(self, session: Session, requester: Principal) -> Repository:
+        """A repository on ``session`` for ``requester``: the consent decision point as its
+        access control, this app's hooks in its write path. The caller owns the transaction
+        (and calls ``before_commit``/``after_commit`` around its commit)."""
+        base_url = self.config.fhir_base_url
+        access = AccessPolicy(requester, session, base_url, grants_cache=self.grants_cache)
+        return Repository(session, self.validator, self.search_registry, base_url,
+                          access=access, hooks=self.hooks)
 
     def authenticate(self, authorization: str | None) -> Principal:
         """Who is calling: an operator key or a partner's access token (else a 401)."""
@@ -140,8 +146,6 @@ def release_request_connection(_error: BaseException | None = None) -> None:
 
 def require_operator(authorization: str | None, what: str) -> Principal:
     """The caller, who must be one of the agency's operators (else 401 or 403 ``what``)."""
-    from gateway.fhir.errors import FhirError
-
     principal = gateway_state().authenticate(authorization)
     if not principal.is_operator:
         raise FhirError(403, "forbidden", f"only the agency's operators may {what}")

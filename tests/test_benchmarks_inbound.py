@@ -14,8 +14,8 @@ from benchmarks import inbound_messages as inbound
 from benchmarks.plan import FULL, QUICK
 from benchmarks.report import inbound_section
 from gateway.adapters import davinci, hl7v2
+from gateway.adapters.adt_v2 import event_from_v2
 from gateway.db.engine import make_engine, upgrade
-from gateway.mappings.adt_v2 import event_from_v2
 from gateway.mappings.context import DEFAULT_MEDICAID_SYSTEM
 from gateway.workflows import patient_matching
 from tests.conftest import EXTRA_URL, throwaway_schema

@@ -16,10 +16,10 @@ from datetime import date, timedelta
 from html import escape
 from typing import Any
 
+from gateway.adapters.payload import DeliveryContext, Payload
 from gateway.adapters.records import names
-from gateway.delivery.payload import DeliveryContext, Payload
+from gateway.care.dates import add_months
 from gateway.mappings.codes import EXT_LAST_REVIEW, EXT_REVIEW_FREQUENCY, FHIR_BASE
-from gateway.workflows.dates import add_months
 
 WINDOW_DAYS = 30
 SUMMARY_TYPE = {"system": f"{FHIR_BASE}/CodeSystem/cmh-document-type",

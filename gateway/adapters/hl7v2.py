@@ -1,7 +1,7 @@
 """HL7 v2 on the wire: bytes in, a parsed ``Hl7Message``; an ACK out.
 
     message = parse(raw)                    # bytes as received (MLLP framing, \\n separators)
-    event = adt_v2.event_from_v2(message)   # gateway/mappings/adt_v2.py: the AdtEvent
+    event = adt_v2.event_from_v2(message)   # gateway/adapters/adt_v2.py: the AdtEvent
     answer = ack(message, "AA")             # in the message's version and character set
 
 ``parse`` (and the mapping) raise ``Hl7Error``; ``ack(raw, error.ack_code, error=error)`` then

@@ -9,8 +9,8 @@ of its discharges it is about.
 """
 from __future__ import annotations
 
+from gateway.adapters.payload import DeliveryContext, Payload, transaction
 from gateway.adapters.records import names
-from gateway.delivery.payload import DeliveryContext, Payload, transaction
 
 
 def build(context: DeliveryContext) -> Payload | None:

@@ -17,10 +17,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.adapters.outbound import is_inbound_referral
+from gateway.adapters.payload import DeliveryContext, Payload
 from gateway.adapters.records import names
 from gateway.config import Config
 from gateway.db.models import PartnerRow
-from gateway.delivery.payload import DeliveryContext, Payload
 from gateway.mappings.ids import identifier_system
 from gateway.mappings.intake import intake_id, intake_record
 

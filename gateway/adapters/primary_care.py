@@ -9,8 +9,8 @@ plan and teams name, each as ``PUT Type/id`` so that a repeated send changes not
 """
 from __future__ import annotations
 
+from gateway.adapters.payload import DeliveryContext, Payload, transaction
 from gateway.adapters.records import names
-from gateway.delivery.payload import DeliveryContext, Payload, transaction
 
 PLAN_TYPES = ("CarePlan", "CareTeam", "Goal", "ServiceRequest")
 REFERENCED_TYPES = {"Practitioner", "PractitionerRole", "Organization", "RelatedPerson"}

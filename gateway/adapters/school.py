@@ -14,8 +14,8 @@ import io
 import json
 from typing import Any
 
+from gateway.adapters.payload import DeliveryContext, Payload, transaction
 from gateway.adapters.records import names
-from gateway.delivery.payload import DeliveryContext, Payload, transaction
 
 MEMBER_TYPES = {"Practitioner", "PractitionerRole", "RelatedPerson", "Organization"}
 MEMBER_COLUMNS = ("student", "member", "role", "organization", "phone", "email")

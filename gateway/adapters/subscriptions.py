@@ -20,9 +20,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from sqlalchemy import select
 
+from gateway.adapters.payload import DeliveryContext, Notification, Payload
 from gateway.adapters.records import names
 from gateway.db.models import ResourceRow
-from gateway.delivery.payload import DeliveryContext, Notification, Payload
 from gateway.fhir import search
 from gateway.fhir.errors import FhirError
 

@@ -9,19 +9,47 @@ unrecorded. Events of concurrent requests are committed together (writer.py).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+from flask import Response, g, request
+
 from gateway.audit.events import disclosure_event
-from gateway.auth import Principal
-from gateway.privacy.disclosures import Disclosures
-from gateway.state import GatewayState
+from gateway.audit.writer import AuditWriter
+from gateway.auth import Disclosures, Principal
+from gateway.fhir.interactions import INTERACTIONS
 
 ACTIONS = {"GET": "R", "HEAD": "R", "POST": "C", "PUT": "U", "DELETE": "D"}
 # Interactions that run a query or a bundle rather than touch one resource: action E.
 EXECUTED = {"search-type", "search-system", "transaction", "batch", "operation"}
 
 
-def audit_request(state: GatewayState, requester: Principal, *, interaction: str, method: str,
+def account(writer: AuditWriter) -> Callable[[Response], Response]:
+    """The FHIR API's after-request hook (the app factory adds it to the ``fhir`` blueprint):
+    the AuditEvent of every authenticated request, written before the answer leaves."""
+
+    def after_request(response: Response) -> Response:
+        principal = g.get("principal")
+        if principal is None or g.get("audited"):  # an operation that wrote its own
+            return response
+        written = []
+        if request.method in ("POST", "PUT", "DELETE") and response.status_code < 300:
+            location = response.headers.get("Location", "")
+            args = request.view_args or {}
+            if "resource_id" in args:
+                written.append(f"{args['resource_type']}/{args['resource_id']}")
+            elif "/_history/" in location:
+                written.append("/".join(location.split("/_history/")[0].split("/")[-2:]))
+        interaction = g.get("interaction") or INTERACTIONS.get(request.endpoint or "",
+                                                              "operation")
+        audit_request(writer, principal, interaction=interaction, method=request.method,
+                      status=response.status_code, written=written)
+        return response
+
+    return after_request
+
+
+def audit_request(writer: AuditWriter, requester: Principal, *, interaction: str, method: str,
                   status: int, written: list[str] | None = None) -> str:
     """Record one request's AuditEvent; its id."""
     decided = requester.disclosures or Disclosures()
@@ -45,4 +73,4 @@ def audit_request(state: GatewayState, requester: Principal, *, interaction: str
         resources=resources,
         recorded=datetime.now(UTC),
         description="; ".join(notes) or None)
-    return state.audit_writer.write(event)
+    return writer.write(event)

@@ -13,22 +13,25 @@ from __future__ import annotations
 import os
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from typing import Any
 
 from gateway.audit.log import record
-from gateway.auth import SYSTEM
+from gateway.auth import SYSTEM, Principal
+from gateway.fhir.repository import Repository
 
-if TYPE_CHECKING:
-    from gateway.state import GatewayState
+# How the writer opens a transaction: the app's GatewayState.writing.
+Writing = Callable[[Principal], AbstractContextManager[Repository]]
 
 MAX_BATCH = 64
 _STOP = object()
 
 
 class AuditWriter:
-    def __init__(self, state: GatewayState, timeout: float = 30.0) -> None:
-        self.state = state
+    def __init__(self, writing: Writing, timeout: float = 30.0) -> None:
+        self.writing = writing
         self.timeout = timeout
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -84,12 +87,12 @@ class AuditWriter:
 
     def _write(self, batch: list[tuple[dict[str, Any], Future[str]]]) -> None:
         try:
-            with self.state.writing(SYSTEM) as repository:
+            with self.writing(SYSTEM) as repository:
                 ids = [record(repository, event) for event, _ in batch]
         except Exception:  # noqa: BLE001 - retried one by one below
             for event, future in batch:
                 try:
-                    with self.state.writing(SYSTEM) as repository:
+                    with self.writing(SYSTEM) as repository:
                         audit_event_id = record(repository, event)
                 except Exception as error:  # noqa: BLE001 - the request answers 500
                     future.set_exception(error)

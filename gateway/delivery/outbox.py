@@ -1,6 +1,7 @@
 """The transactional outbox: the deliveries a change causes, written in the change's transaction.
 
-The repository (and the bulk import) tell the outbox about every new version of a resource. If
+The outbox is a hook of the repository (registered by the app factory, ``register``): every new
+version of a resource, from a single write or the bulk import, passes through it. If
 the resource belongs to a consumer and some outbound partner's kind listens to its type
 (gateway/adapters/outbound.py), a delivery for that partner and consumer is marked pending in
 the same transaction, so a committed change always has its deliveries and a rolled-back one has
@@ -11,7 +12,7 @@ is what arrives. Nothing is decided here; consent is decided when the delivery i
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,10 @@ from sqlalchemy.orm import Session
 
 from gateway.adapters.outbound import TRIGGERS, WATCHED_TYPES, concerns
 from gateway.db.models import DeliveryRow, PartnerRow
+from gateway.fhir.hooks import Change, RepositoryHooks
+from gateway.fhir.repository import Repository
 from gateway.privacy.consents import directive_from
+from gateway.privacy.enforcement import patient_of
 
 PENDING = "pending"
 # A resource's content as the writers have it at hand: parsed, as stored JSON text, or none.
@@ -60,8 +64,41 @@ def outbound_partners(session: Session) -> list[OutboundPartner]:
     return partners
 
 
+def register(hooks: RepositoryHooks) -> None:
+    """Mark the deliveries of every change in its transaction; write deferred ones before
+    the commit."""
+    hooks.stored.append(_mark_deliveries)
+    hooks.on_before_commit(_flush)
+
+
+def outbox_of(repository: Repository) -> Outbox:
+    """The outbox of ``repository``'s transaction (made on first use)."""
+    outbox = repository.extensions.get("outbox")
+    if outbox is None:
+        base_url = repository.base_url
+        outbox = repository.extensions["outbox"] = Outbox(
+            repository.session, lambda resource: patient_of(resource, base_url),
+            repository.clock)
+    return outbox
+
+
+def _mark_deliveries(repository: Repository, changes: Sequence[Change]) -> None:
+    if not any(change.resource_type in WATCHED_TYPES for change in changes):
+        return
+    outbox = outbox_of(repository)
+    outbox.enqueue([pending for change in changes
+                    for pending in outbox.pending_for(change.resource_type, change.id,
+                                                      [change.content, change.previous])])
+
+
+def _flush(repository: Repository) -> None:
+    outbox = repository.extensions.get("outbox")
+    if outbox is not None:
+        outbox.flush()
+
+
 class Outbox:
-    """One transaction's view of the outbox (owned by a Repository)."""
+    """One transaction's view of the outbox (kept in its Repository's ``extensions``)."""
 
     def __init__(self, session: Session, patient_of: Callable[[Mapping[str, Any]], str | None],
                  clock: Callable[[], datetime]) -> None:
@@ -89,12 +126,6 @@ class Outbox:
         if self._partners is None:
             self._partners = outbound_partners(self.session)
         return self._partners
-
-    def changed(self, resource_type: str, resource_id: str, versions: Iterable[Version]) -> None:
-        """Note a change of ``resource_type/resource_id``; ``versions``: its content after
-        and before (a dict, its JSON text, or None), whose consumers (and, for a Consent,
-        recipients) count. Nothing is parsed unless some partner listens to the type."""
-        self.enqueue(self.pending_for(resource_type, resource_id, versions))
 
     def pending_for(self, resource_type: str, resource_id: str,
                     versions: Iterable[Version]) -> list[Pending]:

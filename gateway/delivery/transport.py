@@ -16,8 +16,8 @@ from typing import Any
 
 import requests
 
+from gateway.adapters.payload import Notification
 from gateway.delivery.outbound_auth import OutboundAuth, OutboundAuthError
-from gateway.delivery.payload import Notification
 from gateway.delivery.retry import SendResult
 from gateway.partners.registry import Partner
 

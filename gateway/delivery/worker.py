@@ -24,6 +24,7 @@ from typing import Any
 import requests
 
 from gateway.adapters import court, hospital, intake, primary_care, school, subscriptions
+from gateway.adapters.payload import DeliveryContext, Payload
 from gateway.adapters.records import ConsumerRecords
 from gateway.audit.events import disclosure_event
 from gateway.audit.log import record
@@ -32,7 +33,6 @@ from gateway.db.engine import begin_write
 from gateway.delivery import queue
 from gateway.delivery.breaker import CircuitBreaker
 from gateway.delivery.outbound_auth import OutboundAuth
-from gateway.delivery.payload import DeliveryContext, Payload
 from gateway.delivery.retry import RetryPolicy, SendResult
 from gateway.delivery.transport import DropFolderTransport, FhirTransport, RestHookTransport, post
 from gateway.partners.registry import Partner, PartnerRegistry, principal_for

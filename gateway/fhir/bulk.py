@@ -23,6 +23,7 @@ from sqlalchemy import bindparam, insert, select, update
 
 from gateway.db.models import ResourceRow, ResourceVersionRow
 from gateway.fhir.errors import FhirError
+from gateway.fhir.hooks import Change
 from gateway.fhir.repository import (
     Repository,
     as_utc,
@@ -154,7 +155,7 @@ class BulkWriter:
              "resource_type": item.key[0], "id": item.key[1], "last_updated": item.moment,
              "method": "PUT", "content": texts[item.key]}
             for item in staged])
-        self._enqueue_deliveries(staged)
+        self._announce(staged)
         for item in staged:
             row = ResourceRow(pk=pks[item.key], resource_type=item.key[0], id=item.key[1],
                               version_id=item.version, last_updated=item.moment, deleted=False,
@@ -163,13 +164,14 @@ class BulkWriter:
             self._current[item.key] = _Current(pks[item.key], item.version, item.moment, False,
                                                texts[item.key])
 
-    def _enqueue_deliveries(self, staged: list[_Staged]) -> None:
-        """The deliveries these changes cause, as Repository writes cause them (outbox.py)."""
-        outbox = self.repository.outbox
-        outbox.enqueue([pending for item in staged
-                        for pending in outbox.pending_for(
-                            item.key[0], item.key[1],
-                            [item.content, item.previous.content if item.previous else None])])
+    def _announce(self, staged: list[_Staged]) -> None:
+        """The ``stored`` hooks for these changes, as Repository writes run them (one call for
+        the chunk: the outbox marks its deliveries with one statement)."""
+        self.repository.stored([
+            Change(item.key[0], item.key[1], item.content,
+                   item.previous.content if item.previous else None, item.moment,
+                   created=item.previous is None)
+            for item in staged])
 
     def _unchanged(self, resource: dict[str, Any]) -> bool:
         key = (resource["resourceType"], resource["id"])

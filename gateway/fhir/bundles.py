@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from gateway.auth import INTERACTION_PERMISSION, Principal, authorize
 from gateway.fhir import search
+from gateway.fhir.access import Requester
 from gateway.fhir.errors import FhirError, outcome
 from gateway.fhir.http import Prefer
+from gateway.fhir.interactions import INTERACTION_PERMISSION
 from gateway.fhir.rendering import searchset
 from gateway.fhir.repository import (
     ID_PATTERN,
@@ -25,9 +26,7 @@ from gateway.fhir.repository import (
     format_instant,
 )
 from gateway.fhir.resource_types import is_supported
-
-if TYPE_CHECKING:
-    from gateway.state import GatewayState
+from gateway.fhir.services import FhirServices
 
 PROCESSING_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
 # A conditional create whose match exists is processed with the creates, but stores nothing.
@@ -53,7 +52,7 @@ class EntryRequest:
         return f"Bundle.entry[{self.index}]"
 
 
-def process_bundle(state: GatewayState, bundle: Any, prefer: Prefer, requester: Principal
+def process_bundle(state: FhirServices, bundle: Any, prefer: Prefer, requester: Requester
                    ) -> dict[str, Any]:
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise FhirError(400, "invalid", "the body of POST /fhir must be a Bundle", "Bundle")
@@ -138,7 +137,7 @@ def parse_entry(index: int, raw: Any, base: str) -> EntryRequest:
 # -- transaction -------------------------------------------------------------------------------
 
 def run_transaction(repository: Repository, entries: list[EntryRequest], base: str,
-                    state: GatewayState, prefer: Prefer) -> list[dict[str, Any]]:
+                    state: FhirServices, prefer: Prefer) -> list[dict[str, Any]]:
     check_identities(entries)
     targets = assign_identities(repository, entries, base)
     for entry in entries:
@@ -226,7 +225,7 @@ def resolve_reference(repository: Repository, reference: str, targets: dict[str,
     return reference
 
 
-def authorize_entry(requester: Principal, entry: EntryRequest) -> None:
+def authorize_entry(requester: Requester, entry: EntryRequest) -> None:
     """The requester's scopes must allow the entry's interaction, as for a plain request."""
     if entry.method == "GET":
         permission = "r" if entry.resource_id else "s"
@@ -234,11 +233,11 @@ def authorize_entry(requester: Principal, entry: EntryRequest) -> None:
         permission = INTERACTION_PERMISSION.get(entry.method, "c")
     if entry.method == MATCHED:
         permission = "c"
-    authorize(requester, entry.resource_type, permission)
+    requester.authorize(entry.resource_type, permission)
 
 
 def perform(repository: Repository, entry: EntryRequest, targets: dict[str, str], base: str,
-            state: GatewayState, prefer: Prefer) -> dict[str, Any]:
+            state: FhirServices, prefer: Prefer) -> dict[str, Any]:
     if entry.method == "DELETE":
         assert entry.resource_id is not None
         stored = repository.delete(entry.resource_type, entry.resource_id)
@@ -269,7 +268,7 @@ def write_entry(result: WriteResult, base: str, prefer: Prefer) -> dict[str, Any
     return entry
 
 
-def read_entry(repository: Repository, entry: EntryRequest, base: str, state: GatewayState
+def read_entry(repository: Repository, entry: EntryRequest, base: str, state: FhirServices
                ) -> dict[str, Any]:
     if entry.resource_id is None:
         request = search.parse_search(entry.resource_type, entry.query, state.search_registry,
@@ -311,8 +310,8 @@ def _inside_entry(expression: str, entry: EntryRequest) -> str:
 
 # -- batch -------------------------------------------------------------------------------------
 
-def batch_entry(state: GatewayState, index: int, raw: Any, base: str, prefer: Prefer,
-                requester: Principal) -> dict[str, Any]:
+def batch_entry(state: FhirServices, index: int, raw: Any, base: str, prefer: Prefer,
+                requester: Requester) -> dict[str, Any]:
     """One batch entry in its own database transaction; its failure is its own."""
     try:
         entry = parse_entry(index, raw, base)

@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -20,16 +20,13 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.audit import chain as audit_chain
-from gateway.auth import Principal, authorize
 from gateway.db.models import ReferenceIndex, ResourceRow, ResourceVersionRow
-from gateway.delivery.outbox import Outbox
 from gateway.fhir import search
+from gateway.fhir.access import AccessControl
 from gateway.fhir.errors import FhirError, not_found
+from gateway.fhir.hooks import Change, RepositoryHooks
 from gateway.fhir.resource_types import is_supported
 from gateway.fhir.validation import Validator, has_errors
-from gateway.privacy.enforcement import AccessPolicy, GrantsCache
-from gateway.workflows import referral_states
 
 log = logging.getLogger(__name__)
 
@@ -107,17 +104,23 @@ def parse_etag(value: str) -> int:
 
 
 class Repository:
-    """Reads and writes FHIR resources in one SQLAlchemy session."""
+    """Reads and writes FHIR resources in one SQLAlchemy session, for one requester.
+
+    ``access`` is the consent decision point for that requester (every resource this
+    repository hands out passes it); ``hooks`` are the domain's (gateway/fhir/hooks.py).
+    """
 
     def __init__(self, session: Session, validator: Validator,
                  registry: search.SearchParameterRegistry, base_url: str, *,
-                 requester: Principal,
+                 access: AccessControl,
+                 hooks: RepositoryHooks | None = None,
                  clock: Callable[[], datetime] = utc_now,
-                 new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
-                 grants_cache: GrantsCache | None = None) -> None:
+                 new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
         self.session = session
-        # The consent decision point: every resource this repository hands out passes it.
-        self.access = AccessPolicy(requester, session, base_url, grants_cache=grants_cache)
+        self.access = access
+        self.hooks = hooks or RepositoryHooks()
+        # What hooks keep for this repository's transaction, by hook (as Flask's extensions).
+        self.extensions: dict[str, Any] = {}
         self.validator = validator
         self.registry = registry
         # Our own FHIR base: absolute references to it are indexed as local ones.
@@ -125,17 +128,9 @@ class Repository:
         self.clock = clock
         self.new_id = new_id
         self.index = search.IndexWriter(session, registry, base_url)
-        # The deliveries each change causes, written in its transaction (gateway/delivery/).
-        self.outbox = Outbox(session, self.access.patient_of, clock)
-        # What a partner created here (a court's order), for the workflow that takes it in
-        # once the transaction has committed (GatewayState.writing).
-        self.submitted: list[dict[str, Any]] = []
         # Version rows: written as each change is made, or held (``defer_versions``) and
         # written with one statement by ``flush_versions``.
         self._held_versions: list[dict[str, Any]] | None = None
-        # AuditEvents' links into the audit chain: made at once, or held (``defer_chain_links``)
-        # until ``flush_chain_links``.
-        self._held_links: list[tuple[str, datetime, dict[str, Any]]] | None = None
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -278,7 +273,7 @@ class Repository:
         params = _parse_query(query)
         if not params:
             raise FhirError(400, "invalid", f"the conditional query {query!r} has no criteria")
-        authorize(self.access.requester, resource_type, "s")
+        self.access.requester.authorize(resource_type, "s")
         request = search.parse_search(resource_type, params, self.registry, lenient=False,
                                       default_count=2, max_count=2, base_url=self.base_url)
         request.count, request.offset, request.total_mode = 2, 0, "none"
@@ -307,7 +302,7 @@ class Repository:
                                 f"{resource_type}")
             if matches:
                 return WriteResult(matches[0], created=False, changed=False)
-        self._check_task_status(resource_type, None, resource)
+        self._before_write(resource_type, None, resource)
         self.validate_for_write(resource, resource_type)
         return self._insert(resource_type, resource_id or self.new_id(), resource, "POST")
 
@@ -334,8 +329,8 @@ class Repository:
                 and not row.deleted and row.content is not None
                 and same_content(row.content, resource)):
             return WriteResult(StoredResource.from_row(row), created=False, changed=False)
-        self._check_task_status(resource_type, None if row is None or row.deleted else row.content,
-                                resource)
+        self._before_write(resource_type, None if row is None or row.deleted else row.content,
+                           resource)
         self.validate_for_write(resource, resource_type)
         if if_match is not None:
             expected = parse_etag(if_match)
@@ -366,15 +361,29 @@ class Repository:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _check_task_status(self, resource_type: str, previous: str | None, resource: Any
-                           ) -> None:
-        """A referral Task's status follows its closed loop (workflows/referral_states.py),
-        except for the gateway's own writers; checked before validation, so that a refusal
-        names the transition."""
-        if resource_type == "Task" and isinstance(resource, dict) \
-                and referral_states.is_checked(self.access.requester):
-            referral_states.check_transition(json.loads(previous) if previous else None,
-                                             resource)
+    def _before_write(self, resource_type: str, previous: str | None, resource: Any) -> None:
+        """The ``before_write`` hooks (a referral Task's state machine): before validation,
+        so that a refusal names what the hook refused."""
+        for hook in self.hooks.before_write:
+            hook(self, resource_type, previous, resource)
+
+    def stored(self, changes: Sequence[Change]) -> None:
+        """Run the ``stored`` hooks for versions just written (the bulk writer calls this for
+        what it wrote)."""
+        for hook in self.hooks.stored:
+            hook(self, changes)
+
+    def before_commit(self) -> None:
+        """Write what is held (index rows, version rows), then run the ``before_commit``
+        hooks; the writer that owns the transaction calls this just before committing."""
+        self.index.flush()
+        self.flush_versions()
+        for hook in self.hooks.before_commit:
+            hook(self)
+
+    def after_commit(self) -> None:
+        for hook in self.hooks.after_commit:
+            hook(self)
 
     def _insert(self, resource_type: str, resource_id: str, resource: dict[str, Any],
                 method: str) -> WriteResult:
@@ -392,15 +401,8 @@ class Repository:
                             f"concurrently by another request; retry") from None
         row = ResourceRow(pk=result.inserted_primary_key[0], **values)
         self._record_version(row, method)
-        if resource_type in APPEND_ONLY_TYPES:
-            if self._held_links is None:
-                audit_chain.append_link(self.session, resource_id, now, content)
-            else:
-                self._held_links.append((resource_id, now, content))
         self.index.reindex(row, content, fresh=True)
-        self.outbox.changed(resource_type, resource_id, [content])
-        if not self.access.requester.is_operator:
-            self.submitted.append(content)
+        self.stored([Change(resource_type, resource_id, content, None, now, created=True)])
         return WriteResult(StoredResource.from_row(row), created=True)
 
     def _new_version(self, row: Any, resource: dict[str, Any] | None, method: str
@@ -432,7 +434,7 @@ class Repository:
             self.index.clear(row.pk)
         else:
             self.index.reindex(row, stored)
-        self.outbox.changed(row.resource_type, row.id, [stored, previous])
+        self.stored([Change(row.resource_type, row.id, stored, previous, now, created=False)])
         return WriteResult(StoredResource.from_row(row), created=False)
 
     def _record_version(self, row: ResourceRow, method: str) -> None:
@@ -458,18 +460,6 @@ class Repository:
         if self._held_versions:
             self.session.connection().execute(_INSERT_VERSION, self._held_versions)
             self._held_versions.clear()
-
-    def defer_chain_links(self) -> None:
-        """Hold the audit-chain links of this transaction's AuditEvents until
-        ``flush_chain_links``, which GatewayState.writing calls last before the commit: the
-        chain's lock (gateway/audit/chain.py) is then held only from there to the commit,
-        not while the rest of the transaction is written."""
-        if self._held_links is None:
-            self._held_links = []
-
-    def flush_chain_links(self) -> None:
-        while self._held_links:
-            audit_chain.append_link(self.session, *self._held_links.pop(0))
 
 
 # One statement object each, so SQLAlchemy compiles them once (values go as parameters).

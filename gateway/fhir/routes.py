@@ -5,26 +5,22 @@ from datetime import datetime
 
 from flask import Blueprint, Response, g, request
 
-from gateway.audit.access import audit_request
-from gateway.auth import INTERACTION_PERMISSION, authorize
 from gateway.fhir import search
 from gateway.fhir.bundles import process_bundle
 from gateway.fhir.errors import FhirError, issue, outcome
 from gateway.fhir.http import Prefer, fhir_response, json_body, negotiate
-from gateway.fhir.interactions import INTERACTIONS
-from gateway.fhir.operations.match import match_operation
-from gateway.fhir.operations.process_message import process_message as process_message_operation
-from gateway.fhir.operations.validate import validate_operation
+from gateway.fhir.interactions import INTERACTION_PERMISSION, OPERATION_ENDPOINTS
+from gateway.fhir.operations import Operation, OperationCall
 from gateway.fhir.rendering import history_bundle, resource_text, searchset
 from gateway.fhir.repository import ID_PATTERN, StoredResource, WriteResult
 from gateway.fhir.resource_types import is_supported
-from gateway.state import gateway_state
+from gateway.fhir.services import services
 
+# The app factory adds the request's AuditEvent as an after-request hook of this blueprint
+# (gateway/audit/access.py), so the REST layer knows nothing of the audit trail.
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
 PUBLIC_ENDPOINTS = {"fhir.metadata"}
-# AuditEvent subtypes (restful-interaction codes) where the metrics label differs.
-AUDITED_AS = {"operation-validate": "operation", "operation-match": "operation"}
 # Query parameters that shape the response rather than select resources.
 FORMAT_PARAMS = {"_format", "_pretty"}
 
@@ -34,36 +30,19 @@ def gate() -> None:
     negotiate(request)
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    g.principal = gateway_state().authenticate(request.headers.get("Authorization"))
-    resource_type = (request.view_args or {}).get("resource_type")
+    g.principal = services().authenticate(request.headers.get("Authorization"))
+    args = request.view_args or {}
+    resource_type = args.get("resource_type")
+    if request.endpoint in OPERATION_ENDPOINTS:
+        g.operation = services().operations.find(args["operation"], resource_type,
+                                                 instance="resource_id" in args)
+        g.interaction = "operation"
+        permission = g.operation.permission
+    else:
+        permission = "s" if request.endpoint == "fhir.search_type" else \
+            INTERACTION_PERMISSION.get(request.method, "r")
     if resource_type and is_supported(resource_type):
-        permission = INTERACTION_PERMISSION.get(request.method, "r")
-        if request.endpoint in ("fhir.search_type", "fhir.validate", "fhir.match"):
-            # $match finds Patients as a search does (a POST that creates nothing).
-            permission = "r" if request.endpoint == "fhir.validate" else "s"
-        authorize(g.principal, resource_type, permission)
-
-
-@bp.after_request
-def account(response: Response) -> Response:
-    """The AuditEvent of every authenticated request (gateway/audit/access.py)."""
-    principal = g.get("principal")
-    if principal is None or g.get("audited"):  # an operation that wrote its own AuditEvent
-        return response
-    written = []
-    if request.method in ("POST", "PUT", "DELETE") and response.status_code < 300:
-        location = response.headers.get("Location", "")
-        args = request.view_args or {}
-        if "resource_id" in args:
-            written.append(f"{args['resource_type']}/{args['resource_id']}")
-        elif "/_history/" in location:
-            written.append("/".join(location.split("/_history/")[0].split("/")[-2:]))
-    interaction = g.get("interaction") or INTERACTIONS.get(request.endpoint or "",
-                                                          "operation")
-    audit_request(gateway_state(), principal,
-                  interaction=AUDITED_AS.get(interaction, interaction), method=request.method,
-                  status=response.status_code, written=written)
-    return response
+        g.principal.authorize(resource_type, permission)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -98,7 +77,7 @@ def write_response(result: WriteResult, prefer: Prefer, created_status: int = 20
     status = created_status if result.created else 200
     headers = version_headers(stored)
     if result.created:
-        headers["Location"] = f"{gateway_state().config.fhir_base_url}/{stored.location}"
+        headers["Location"] = f"{services().config.fhir_base_url}/{stored.location}"
     if prefer.return_ == "minimal":
         return fhir_response(None, status, headers)
     if prefer.return_ == "OperationOutcome":
@@ -129,7 +108,7 @@ def int_param(name: str, default: int, maximum: int | None = None) -> int:
 
 @bp.get("/metadata")
 def metadata() -> Response:
-    return fhir_response(gateway_state().capability_statement)
+    return fhir_response(services().capability_statement)
 
 
 @bp.post("")
@@ -139,15 +118,32 @@ def transaction_or_batch() -> Response:
     if isinstance(bundle, dict) and bundle.get("type") == "batch":
         g.interaction = "batch"  # for the AuditEvent (the endpoint serves both)
     prefer = Prefer.parse(request.headers.get("Prefer"))
-    return fhir_response(process_bundle(gateway_state(), bundle, prefer, g.principal))
+    return fhir_response(process_bundle(services(), bundle, prefer, g.principal))
 
 
-@bp.post("/$process-message")
-def process_message() -> Response:
-    g.interaction = "operation"
-    body, status, g.audited = process_message_operation(gateway_state(), g.principal,
-                                                        json_body(request))
-    return fhir_response(body, status)
+# -- operations (gateway/fhir/operations/__init__.py) -------------------------------------------
+
+@bp.post("/$<operation>")
+def operation_system(operation: str) -> Response:
+    return run_operation(g.operation, None, None)
+
+
+@bp.post("/<resource_type>/$<operation>")
+def operation_type(resource_type: str, operation: str) -> Response:
+    return run_operation(g.operation, checked_type(resource_type), None)
+
+
+@bp.post("/<resource_type>/<resource_id>/$<operation>")
+def operation_instance(resource_type: str, resource_id: str, operation: str) -> Response:
+    return run_operation(g.operation, checked_type(resource_type), resource_id)
+
+
+def run_operation(operation: Operation, resource_type: str | None, resource_id: str | None
+                  ) -> Response:
+    result = operation.run(OperationCall(g.principal, resource_type, resource_id,
+                                         json_body(request), request.args.to_dict()))
+    g.audited = result.audited
+    return fhir_response(result.body, result.status)
 
 
 # -- type level ----------------------------------------------------------------------------------
@@ -156,7 +152,7 @@ def process_message() -> Response:
 @bp.post("/<resource_type>/_search")
 def search_type(resource_type: str) -> Response:
     checked_type(resource_type)
-    state = gateway_state()
+    state = services()
     prefer = Prefer.parse(request.headers.get("Prefer"))
     if request.method == "POST" and request.mimetype != "application/x-www-form-urlencoded":
         raise FhirError(415, "not-supported",
@@ -176,7 +172,7 @@ def create(resource_type: str) -> Response:
     checked_type(resource_type)
     resource = json_body(request)
     prefer = Prefer.parse(request.headers.get("Prefer"))
-    with gateway_state().writing(g.principal) as repository:
+    with services().writing(g.principal) as repository:
         result = repository.create(resource_type, resource,
                                    if_none_exist=request.headers.get("If-None-Exist"))
     return write_response(result, prefer)
@@ -187,30 +183,13 @@ def history_type(resource_type: str) -> Response:
     return history(checked_type(resource_type), None)
 
 
-@bp.post("/<resource_type>/$validate")
-@bp.post("/<resource_type>/<resource_id>/$validate")
-def validate(resource_type: str, resource_id: str | None = None) -> Response:
-    checked_type(resource_type)
-    state = gateway_state()
-    body = json_body(request)
-    return fhir_response(validate_operation(state.validator, resource_type, body,
-                                            request.args.get("profile"), resource_id))
-
-
-@bp.post("/<resource_type>/$match")
-def match(resource_type: str) -> Response:
-    if checked_type(resource_type) != "Patient":
-        raise FhirError(400, "not-supported", f"$match is defined on Patient, not {resource_type}")
-    return fhir_response(match_operation(gateway_state(), g.principal, json_body(request)))
-
-
 # -- instance level ------------------------------------------------------------------------------
 
 @bp.get("/<resource_type>/<resource_id>")
 def read(resource_type: str, resource_id: str) -> Response:
     checked_type(resource_type)
     checked_id(resource_id)
-    with gateway_state().reading(g.principal) as repository:
+    with services().reading(g.principal) as repository:
         stored = repository.read(resource_type, resource_id)
     headers = version_headers(stored)
     if request.headers.get("If-None-Match") in (stored.etag, f'"{stored.version_id}"'):
@@ -224,7 +203,7 @@ def update(resource_type: str, resource_id: str) -> Response:
     checked_id(resource_id)
     resource = json_body(request)
     prefer = Prefer.parse(request.headers.get("Prefer"))
-    with gateway_state().writing(g.principal) as repository:
+    with services().writing(g.principal) as repository:
         result = repository.update(resource_type, resource_id, resource,
                                    if_match=request.headers.get("If-Match"))
     return write_response(result, prefer)
@@ -234,7 +213,7 @@ def update(resource_type: str, resource_id: str) -> Response:
 def delete(resource_type: str, resource_id: str) -> Response:
     checked_type(resource_type)
     checked_id(resource_id)
-    with gateway_state().writing(g.principal) as repository:
+    with services().writing(g.principal) as repository:
         stored = repository.delete(resource_type, resource_id)
     headers = {"ETag": stored.etag} if stored else {}
     return fhir_response(None, 204, headers)
@@ -251,14 +230,14 @@ def history_instance(resource_type: str, resource_id: str) -> Response:
 def vread(resource_type: str, resource_id: str, version_id: str) -> Response:
     checked_type(resource_type)
     checked_id(resource_id)
-    with gateway_state().reading(g.principal) as repository:
+    with services().reading(g.principal) as repository:
         stored = repository.vread(resource_type, resource_id, version_id)
     return fhir_response(resource_text(stored, requested_elements()), 200,
                          version_headers(stored))
 
 
 def history(resource_type: str, resource_id: str | None) -> Response:
-    state = gateway_state()
+    state = services()
     count = int_param("_count", state.config.default_page_size, state.config.max_page_size)
     offset = int_param("_offset", 0)
     since = parse_since(request.args.get("_since"))

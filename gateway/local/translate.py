@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import select
 
+from gateway.care import due_tasks
 from gateway.config import Config
 from gateway.db.models import LocalRecordRow
 from gateway.local.pipeline import RecordRejected
@@ -33,7 +34,6 @@ from gateway.mappings import (
     referral_from_record,
 )
 from gateway.mappings.terminology import Terminology
-from gateway.workflows import due_tasks
 
 Resource = dict[str, Any]
 # The resource type each local record kind maps to, for references built by the workflows.

@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.workflows.followup import due_of
+from gateway.care.followup import due_of
 
 
 def intake_record(task: Mapping[str, Any], patient: Mapping[str, Any] | None,

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from gateway.auth import Principal
 from gateway.db.models import PartnerRow
+from gateway.privacy.minimum_necessary import types_for
 
 # ``local`` is the agency's own case-management system, registered by the gateway itself for
 # referral intake (gateway/adapters/intake.py); it never holds a token.
@@ -232,8 +233,6 @@ def from_options(*, partner_id: str, kind: str, name: str, organization: str | N
                  ) -> Partner:
     """A partner from command-line options (``gateway partners add --id ...``). Without an
     ``organization`` it stands for a new Organization whose id follows from its own."""
-    from gateway.privacy.minimum_necessary import types_for
-
     endpoints = {k: v for k, v in (("fhir_base", fhir_base), ("drop_folder", drop_folder))
                  if v}
     if fhir_base and not _trusted_url(fhir_base):

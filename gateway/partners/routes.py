@@ -1,13 +1,27 @@
 """HTTP for partners: SMART discovery and the token endpoint (both public, by design)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from typing import Protocol
 
+from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.config import Config
 from gateway.partners.smart import OAuthError, TokenService, smart_configuration
-from gateway.state import gateway_state
 
 bp = Blueprint("partners", __name__)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class TokenServices(Protocol):
+    """What these endpoints need of the app's state (which sits above partners/)."""
+
+    config: Config
+    session_factory: sessionmaker[Session]
+
+
+def gateway_state() -> TokenServices:
+    return current_app.extensions["gateway"]
 
 
 @bp.get("/fhir/.well-known/smart-configuration")

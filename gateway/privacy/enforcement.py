@@ -34,11 +34,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from gateway.auth import Principal
+from gateway.auth import Disclosures, Principal
 from gateway.db.models import ChangeCounterRow, ReferenceIndex, ResourceRow, TokenIndex
 from gateway.privacy.consents import SUD_LABELS, Grants, grants_for
 from gateway.privacy.decision import NEVER_TO_PARTNERS, Decision, decide, disclosed
-from gateway.privacy.disclosures import Disclosures
 from gateway.privacy.minimum_necessary import DIRECTORY_TYPES, shape_for
 
 log = logging.getLogger(__name__)
@@ -50,6 +49,23 @@ PATIENT_ELEMENT = {"CareTeam": "subject", "CarePlan": "subject", "Goal": "subjec
                    "RelatedPerson": "patient", "Encounter": "subject", "Condition": "subject",
                    "DocumentReference": "subject", "Communication": "subject",
                    "Coverage": "beneficiary"}
+
+
+def patient_of(resource: Mapping[str, Any], base_url: str) -> str | None:
+    """The id of the consumer's Patient a resource belongs to (``base_url``: our FHIR base,
+    whose absolute references count as local), or None."""
+    resource_type = resource.get("resourceType")
+    if resource_type == "Patient":
+        return str(resource.get("id"))
+    element = PATIENT_ELEMENT.get(str(resource_type))
+    reference = resource.get(element) if element else None
+    text = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(text, str):
+        return None
+    base = base_url.rstrip("/") + "/"
+    if text.startswith(base):
+        text = text[len(base):]
+    return text.split("/", 1)[1] if text.startswith("Patient/") else None
 
 
 class GrantsCache:
@@ -163,17 +179,7 @@ class AccessPolicy:
         return json.loads(content) if visible and content is not None else None
 
     def patient_of(self, resource: Mapping[str, Any]) -> str | None:
-        resource_type = resource.get("resourceType")
-        if resource_type == "Patient":
-            return str(resource.get("id"))
-        element = PATIENT_ELEMENT.get(str(resource_type))
-        reference = resource.get(element) if element else None
-        text = reference.get("reference") if isinstance(reference, dict) else None
-        if not isinstance(text, str):
-            return None
-        if text.startswith(self.base_url + "/"):
-            text = text[len(self.base_url) + 1:]
-        return text.split("/", 1)[1] if text.startswith("Patient/") else None
+        return patient_of(resource, self.base_url)
 
     def sql_filter(self, entity: Any, resource_types: Collection[str] | None = None
                    ) -> ColumnElement[bool]:

@@ -1,52 +1,5 @@
-"""Case-management workflows: due assessments and plan reviews, and their FHIR Tasks.
-
-    items = due_items(consumer, assessments, plans, today)
-    tasks = [due_task(item, patient_reference=..., owner_reference=..., task_id=due_task_id(item),
-                      identifier_system=..., today=today) for item in items]
-
-Pure functions: no I/O and no clock (``today`` is always a parameter). The rules are spelled out
-in ``care_management``.
+"""The agency's processes that read and write the store: hospital referrals and their closed
+loop (referrals, hospital_referrals, referral_states, referral_deadlines, match_review,
+patient_matching), inbound messages (inbound_messages, hl7_messages), court orders, and the
+refresh of due Tasks. The rules they apply, as pure functions, are in gateway/care/.
 """
-from .care_management import (
-    ANNUAL_REASSESSMENT,
-    COMPREHENSIVE_ASSESSMENT,
-    KINDS,
-    PLAN_REVIEW,
-    DueItem,
-    OverdueSummary,
-    current_plan,
-    due_items,
-    overdue_summary,
-    responsible_staff,
-    tracking_gaps,
-)
-from .dates import add_months
-from .tasks import (
-    CMH_TASK_PROFILE,
-    TASK_TYPE_SYSTEM,
-    cancel_task,
-    due_task,
-    due_task_id,
-    due_tasks,
-)
-
-__all__ = [
-    "ANNUAL_REASSESSMENT",
-    "CMH_TASK_PROFILE",
-    "COMPREHENSIVE_ASSESSMENT",
-    "KINDS",
-    "PLAN_REVIEW",
-    "TASK_TYPE_SYSTEM",
-    "DueItem",
-    "OverdueSummary",
-    "add_months",
-    "cancel_task",
-    "current_plan",
-    "due_items",
-    "due_task",
-    "due_task_id",
-    "due_tasks",
-    "overdue_summary",
-    "responsible_staff",
-    "tracking_gaps",
-]

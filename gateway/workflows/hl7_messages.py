@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.adapters import hl7v2
+from gateway.adapters.adt_v2 import event_from_v2
 from gateway.adapters.hl7v2 import Hl7Error, Hl7Message
-from gateway.mappings.adt_v2 import event_from_v2
 from gateway.partners.registry import Partner, PartnerRegistry
 from gateway.workflows import inbound_messages
 from gateway.workflows.inbound_messages import FATAL, OK, Result

@@ -31,14 +31,18 @@ from gateway.adapters.outbound import GATEWAY_TAGS
 from gateway.audit.events import disclosure_event
 from gateway.audit.log import record
 from gateway.auth import SYSTEM
-from gateway.fhir.errors import FhirError
-from gateway.fhir.repository import Repository
 from gateway.local.store import LocalRecordStore
 from gateway.local.translate import translator_for
 from gateway.mappings.codes import PROFILE_TASK, TASK_REFERRAL
 from gateway.partners.registry import Partner
 from gateway.workflows.court_orders import referenced_id
-from gateway.workflows.referrals import Taken, local_access, take_event, without_version_meta
+from gateway.workflows.referrals import (
+    AWAITING_REVIEW,
+    Taken,
+    local_access,
+    take_event,
+    without_version_meta,
+)
 
 if TYPE_CHECKING:
     from gateway.state import GatewayState
@@ -47,7 +51,6 @@ log = logging.getLogger(__name__)
 
 HOSPITAL_REFERRAL_TAG = {"system": GATEWAY_TAGS, "code": "hospital-referral",
                          "display": "Referral from a hospital"}
-AWAITING_REVIEW = {"text": "awaiting identity review"}
 
 
 def receive(state: GatewayState, partner: Partner, submitted: list[dict[str, Any]]) -> None:
@@ -92,35 +95,6 @@ def take_referral(state: GatewayState, partner: Partner, task: dict[str, Any],
             recorded=now, description=f"referral Task/{task['id']} from {partner.name}: "
                                       f"{taken.detail}"[:1000]))
     return taken
-
-
-def attach_patient(repository: Repository, task_id: str, patient_id: str, *,
-                   written: tuple[str, ...] = ()) -> Taken:
-    """The referral is for consumer ``patient_id``: its Task (and the ServiceRequest it
-    focuses on) say so, and the contained person goes."""
-    task = repository.read("Task", task_id).json()
-    task["for"] = {"reference": f"Patient/{patient_id}"}
-    task["contained"] = [c for c in task.get("contained", [])
-                         if c.get("resourceType") != "Patient"] or None
-    if task["contained"] is None:
-        del task["contained"]
-    if task.get("businessStatus") == AWAITING_REVIEW:
-        del task["businessStatus"]
-    repository.update("Task", task_id, without_version_meta(task))
-    changed = [f"Task/{task_id}"]
-    focus = referenced_id((task.get("focus") or {}).get("reference"), "ServiceRequest")
-    if focus:
-        try:
-            order = repository.read("ServiceRequest", focus).json()
-        except FhirError:
-            order = None
-        if order is not None:
-            order["subject"] = {"reference": f"Patient/{patient_id}"}
-            order.pop("contained", None)
-            repository.update("ServiceRequest", focus, without_version_meta(order))
-            changed.append(f"ServiceRequest/{focus}")
-    return Taken("referral", f"referral Task/{task_id} is for Patient/{patient_id}",
-                 patient_id=patient_id, task_id=task_id, written=(*written, *changed))
 
 
 def _as_referral(task: dict[str, Any], partner: Partner, owner: dict[str, Any],

@@ -1,6 +1,6 @@
 """Hospital messages in: taken in once each, audited, answered the same way every time.
 
-Both wire formats end here: ``$process-message`` (gateway/fhir/operations/process_message.py)
+Both wire formats end here: ``$process-message`` (gateway/workflows/process_message.py)
 and HL7 v2 over HTTP or MLLP (gateway/adapters/hl7_inbound.py) turn what arrived into an
 AdtEvent and call ``receive``, passing ``render``, which writes their answer (a response message
 or an ACK) for a result.
@@ -28,10 +28,12 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.adapters.adt_event import AdtEvent
 from gateway.adapters.intake import ensure_registered
+from gateway.audit.chain import defer_links
 from gateway.audit.events import disclosure_event
 from gateway.audit.log import record
 from gateway.auth import SYSTEM
 from gateway.db.models import InboundMessageRow
+from gateway.delivery.outbox import outbox_of
 from gateway.fhir.errors import FhirError
 from gateway.local.store import LocalRecordStore
 from gateway.local.translate import translator_for
@@ -73,9 +75,9 @@ def receive(state: GatewayState, partner: Partner, event: AdtEvent, content: str
             # What it writes is held and written once, before the commit: one pending
             # delivery per partner, one statement per index table and for the versions; the
             # audit chain's link last, so that the chain's lock is held only until the commit.
-            repository.outbox.defer()
+            outbox_of(repository).defer()
             repository.defer_versions()
-            repository.defer_chain_links()
+            defer_links(repository)
             row = InboundMessageRow(partner_id=partner.id, message_id=event.message_id,
                                     source=event.source, kind=event.kind, received_at=now,
                                     outcome="taking", content=content, response="")

@@ -1,7 +1,7 @@
 """Patient matching: which of the agency's consumers a Patient from elsewhere is.
 
 Hospitals' discharge notifications (FHIR or HL7 v2) and ``Patient/$match``
-(gateway/fhir/operations/match.py) carry a Patient as the sender knows them; ``find_candidates``
+(gateway/workflows/match_operation.py) carry a Patient as the sender knows them; ``find_candidates``
 finds the stored Patients it may be, each with a score, a match grade and the reasons for it.
 What to do with them is the caller's: link a certain match, queue an uncertain one for review,
 create a prospective consumer when there is none.

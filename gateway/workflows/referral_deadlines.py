@@ -18,11 +18,11 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from gateway.auth import SYSTEM
+from gateway.care import followup
 from gateway.fhir import search
 from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import Repository, StoredResource, format_instant
 from gateway.mappings.codes import TASK_REFERRAL
-from gateway.workflows import followup
 
 if TYPE_CHECKING:
     from gateway.state import GatewayState

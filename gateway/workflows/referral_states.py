@@ -11,21 +11,26 @@ cmh-tsk-1 asks it of rejected and cancelled Tasks that claim the profile; this a
 referral, failed included). A new referral Task starts as draft, requested or received; a
 referral Task stays a referral (its code cannot be changed to escape these rules).
 
-The repository applies ``check_transition`` to every Task written by the API's callers
-(operators and partners). The gateway's own writers, running as ``SYSTEM``, are trusted: the
-import of local referral records (the case-management system is the source of truth for its
-referrals, whose status may jump) and the workflows. A refusal is a 422 Unprocessable Entity
+A ``before_write`` hook of the repository (``register``, called by the app factory) applies
+``check_transition`` to every Task written by the API's callers (operators and partners). The
+gateway's own writers, running as ``SYSTEM``, are trusted: the import of local referral records
+(the case-management system is the source of truth for its referrals, whose status may jump)
+and the workflows. A refusal is a 422 Unprocessable Entity
 with an OperationOutcome (issue ``business-rule``, or ``required`` for a missing reason), the
 answer FHIR gives to a resource that breaks a server's business rule.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 from gateway.auth import SYSTEM, Principal
+from gateway.fhir.access import Requester
 from gateway.fhir.errors import FhirError
+from gateway.fhir.hooks import RepositoryHooks
+from gateway.fhir.repository import Repository
 from gateway.mappings.codes import TASK_REFERRAL
 
 # Every Task.status of FHIR R4; anything else is for validation to report.
@@ -52,6 +57,18 @@ ALLOWED: Mapping[str, frozenset[str]] = MappingProxyType({
 })
 
 
+def register(hooks: RepositoryHooks) -> None:
+    hooks.before_write.append(_check_task)
+
+
+def _check_task(repository: Repository, resource_type: str, previous: str | None,
+                resource: Any) -> None:
+    """Checked before validation, so that a refusal names the transition."""
+    if resource_type == "Task" and isinstance(resource, dict) \
+            and is_checked(repository.access.requester):
+        check_transition(json.loads(previous) if previous else None, resource)
+
+
 def is_referral(task: Mapping[str, Any] | None) -> bool:
     """Whether ``task`` is a referral Task (its code has the TASK_REFERRAL coding)."""
     if not isinstance(task, Mapping) or task.get("resourceType", "Task") != "Task":
@@ -63,7 +80,7 @@ def is_referral(task: Mapping[str, Any] | None) -> bool:
         and coding.get("code") == TASK_REFERRAL["code"] for coding in codings)
 
 
-def is_checked(requester: Principal) -> bool:
+def is_checked(requester: Principal | Requester) -> bool:
     """Whether writes by ``requester`` must follow these rules: everyone's but the gateway's
     own (SYSTEM: the local-record import and the workflows)."""
     return requester != SYSTEM

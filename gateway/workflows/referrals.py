@@ -16,7 +16,7 @@ and the AuditEvent around it.
    and a Task (profile cmh-task, code ``referral``, status ``requested``, owner the Local Access
    unit, focus the ServiceRequest) whose inputs are the Encounter (period, class, discharge
    disposition), the diagnoses (Conditions) and the sending facility; it carries the HEDIS FUH
-   7- and 30-day deadlines (gateway/workflows/followup.py). The Task's identifier is the
+   7- and 30-day deadlines (gateway/care/followup.py). The Task's identifier is the
    hospital's encounter, so the same discharge sent twice (say once as FHIR and once as HL7 v2)
    is one referral.
 3. **An admit or transfer** of a known consumer becomes a Communication to the consumer's case
@@ -34,6 +34,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from gateway.adapters.adt_event import ADMIT, DISCHARGE, REFERRAL, TRANSFER, AdtEvent
+from gateway.care import followup
 from gateway.db.models import MatchReviewRow
 from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import Repository
@@ -41,7 +42,7 @@ from gateway.local.store import organization_units
 from gateway.mappings.codes import PROFILE_TASK, TASK_REFERRAL
 from gateway.mappings.context import DEFAULT_MEDICAID_SYSTEM, MappingContext
 from gateway.partners.registry import Partner
-from gateway.workflows import followup
+from gateway.workflows.court_orders import referenced_id
 from gateway.workflows.patient_matching import Candidate, find_candidates, sole_certain
 
 FHIR_BASE = "http://fhir-care-gateway.example/fhir"
@@ -62,6 +63,8 @@ COMMUNICATION_CATEGORY = {"coding": [{"system": "http://terminology.hl7.org/Code
                                       "code": "notification", "display": "Notification"}]}
 EVENT_WORDS = {ADMIT: "admitted to", TRANSFER: "transferred within", DISCHARGE: "discharged from"}
 _IDS = uuid.uuid5(uuid.NAMESPACE_URL, f"{FHIR_BASE}/inbound")
+# A hospital referral whose person waits in the match review queue says so.
+AWAITING_REVIEW = {"text": "awaiting identity review"}
 
 
 @dataclass(frozen=True)
@@ -120,14 +123,41 @@ def act_on(repository: Repository, partner: Partner, event: AdtEvent, patient_id
         return make_referral(repository, partner, event, patient_id, ctx, now,
                              written=written, prospective=prospective)
     if event.kind == REFERRAL:
-        from gateway.workflows.hospital_referrals import attach_patient
-
         return attach_patient(repository, event.message_id, patient_id, written=written)
     if event.kind in (ADMIT, TRANSFER):
         return notify_care_team(repository, partner, event, patient_id, ctx, now,
                                 written=written)
     return Taken("recorded", "patient information update: identifiers noted",
                  patient_id=patient_id, written=written)
+
+
+def attach_patient(repository: Repository, task_id: str, patient_id: str, *,
+                   written: tuple[str, ...] = ()) -> Taken:
+    """The referral is for consumer ``patient_id``: its Task (and the ServiceRequest it
+    focuses on) say so, and the contained person goes."""
+    task = repository.read("Task", task_id).json()
+    task["for"] = {"reference": f"Patient/{patient_id}"}
+    task["contained"] = [c for c in task.get("contained", [])
+                         if c.get("resourceType") != "Patient"] or None
+    if task["contained"] is None:
+        del task["contained"]
+    if task.get("businessStatus") == AWAITING_REVIEW:
+        del task["businessStatus"]
+    repository.update("Task", task_id, without_version_meta(task))
+    changed = [f"Task/{task_id}"]
+    focus = referenced_id((task.get("focus") or {}).get("reference"), "ServiceRequest")
+    if focus:
+        try:
+            order = repository.read("ServiceRequest", focus).json()
+        except FhirError:
+            order = None
+        if order is not None:
+            order["subject"] = {"reference": f"Patient/{patient_id}"}
+            order.pop("contained", None)
+            repository.update("ServiceRequest", focus, without_version_meta(order))
+            changed.append(f"ServiceRequest/{focus}")
+    return Taken("referral", f"referral Task/{task_id} is for Patient/{patient_id}",
+                 patient_id=patient_id, task_id=task_id, written=(*written, *changed))
 
 
 # -- who is it --------------------------------------------------------------------------------

@@ -13,9 +13,7 @@ from tests.api.builders import patient
 
 
 def repository(app, session) -> Repository:
-    state = app.extensions["gateway"]
-    return Repository(session, state.validator, state.search_registry,
-                      state.config.fhir_base_url, requester=SYSTEM)
+    return app.extensions["gateway"].repository(session, SYSTEM)
 
 
 def test_a_stale_writer_gets_409(app, session_factory):

@@ -41,14 +41,14 @@ def test_unauthenticated_and_public_requests_write_nothing(client, auth):
 
 
 def test_no_answer_leaves_without_its_audit_event(app, client, auth, monkeypatch):
-    import gateway.fhir.routes as routes
+    import gateway.audit.access as access
 
     created = client.post("/fhir/Patient", json=patient(), headers=auth).get_json()
 
     def broken(*args, **kwargs):
         raise RuntimeError("audit store unavailable")
 
-    monkeypatch.setattr(routes, "audit_request", broken)
+    monkeypatch.setattr(access, "audit_request", broken)
     response = client.get(f"/fhir/Patient/{created['id']}", headers=auth)
     assert response.status_code == 500
     assert "Martínez".encode() not in response.data

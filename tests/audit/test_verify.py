@@ -8,6 +8,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 
+from gateway.audit.chain import defer_links
 from gateway.audit.verify import VerifyResult, verify_chain
 from gateway.auth import SYSTEM
 from gateway.fhir.repository import to_json
@@ -191,7 +192,7 @@ def test_held_chain_links_are_made_last_before_the_commit_and_the_chain_verifies
     event.listen(state.engine, "before_cursor_execute", seen)
     try:
         with state.writing(SYSTEM, defer_index=True) as repository:
-            repository.defer_chain_links()
+            defer_links(repository)
             first = record(repository, partner_disclosure())
             second = record(repository, operator_disclosure())
             assert not any("audit_chain" in s for s in statements)

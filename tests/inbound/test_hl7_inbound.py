@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from gateway.adapters import mllp
+from gateway.care.followup import FUH_7_DAY
 from gateway.partners.registry import Partner, PartnerRegistry
-from gateway.workflows.followup import FUH_7_DAY
 from gateway.workflows.hl7_messages import receive_hl7
 from tests.inbound.conftest import HOSPITAL
 from tests.inbound.test_process_message import referral_tasks, search

@@ -1,4 +1,4 @@
-"""The HL7 v2 adapter and ADT mapping (gateway/adapters/hl7v2.py, gateway/mappings/adt_v2.py):
+"""The HL7 v2 adapter and ADT mapping (gateway/adapters/hl7v2.py, gateway/adapters/adt_v2.py):
 sample ADT messages in, AdtEvents and ACKs out (fixtures/hl7v2/)."""
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from hl7apy.core import Message
 from hl7apy.parser import parse_message
 
 from gateway.adapters.adt_event import ADMIT, DISCHARGE, TRANSFER, UPDATE, AdtEvent
+from gateway.adapters.adt_v2 import US_SSN, event_from_v2
 from gateway.adapters.hl7v2 import (
     EMPTY_FIELD,
     ERROR_TEXTS,
@@ -28,7 +29,6 @@ from gateway.adapters.hl7v2 import (
     parse,
 )
 from gateway.fhir.validation import Validator
-from gateway.mappings.adt_v2 import US_SSN, event_from_v2
 
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "hl7v2"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from gateway.care.followup import FUH_7_DAY, FUH_30_DAY
 from gateway.mappings.ids import fhir_id
-from gateway.workflows.followup import FUH_7_DAY, FUH_30_DAY
 from tests.inbound.conftest import HOSPITAL, davinci_example, variant
 
 MRN_SYSTEM = "https://fhir-care-gateway.example/partner/hospital-stbrigid/mrn"

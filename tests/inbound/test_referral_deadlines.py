@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from gateway.auth import SYSTEM
+from gateway.care import followup
 from gateway.cli import cli
 from gateway.mappings.codes import TASK_TYPE_SYSTEM
-from gateway.workflows import followup, referral_deadlines
+from gateway.workflows import referral_deadlines
 from gateway.workflows.referral_deadlines import flag_overdue, open_referrals
 from tests.inbound.test_referral_states import (
     PATIENT,

@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from gateway.workflows import (
+from gateway.care import (
     ANNUAL_REASSESSMENT,
     COMPREHENSIVE_ASSESSMENT,
     PLAN_REVIEW,

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.fhir.validation import Validator
-from gateway.workflows import (
+from gateway.care import (
     ANNUAL_REASSESSMENT,
     CMH_TASK_PROFILE,
     COMPREHENSIVE_ASSESSMENT,
@@ -21,6 +20,7 @@ from gateway.workflows import (
     due_task_id,
     due_tasks,
 )
+from gateway.fhir.validation import Validator
 
 from .records import annual, assignment, consumer, initial, plan, review
 

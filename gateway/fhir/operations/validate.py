@@ -9,9 +9,22 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.fhir.errors import FhirError
+from gateway.fhir.operations import Operation, OperationCall, OperationResult
+from gateway.fhir.resource_types import SUPPORTED_TYPES
 from gateway.fhir.validation import ValidationIssue, Validator, outcome_from_issues
 
 MODES = ("create", "update", "delete")
+
+
+def validate(validator: Validator) -> Operation:
+    """``$validate`` on every stored type and instance, answered by ``validator``."""
+
+    def run(call: OperationCall) -> OperationResult:
+        return OperationResult(validate_operation(validator, call.resource_type or "", call.body,
+                                                  call.query.get("profile"), call.resource_id))
+
+    return Operation("validate", run, resource_types=SUPPORTED_TYPES, instance=True,
+                     permission="r")
 
 
 def validate_operation(validator: Validator, resource_type: str, body: Any,

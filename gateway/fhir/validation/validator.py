@@ -5,6 +5,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.config import Config
+
 from .conformance import check_profile
 from .definitions import value_set_expansions
 from .issues import ValidationIssue
@@ -20,9 +22,7 @@ log = logging.getLogger(__name__)
 
 def default_profiles_dir() -> Path:
     """The repository's ``profiles/`` directory (``Config.profiles_dir``)."""
-    from gateway.config import Config  # the one place that knows where the project lives
-
-    return Config().profiles_dir
+    return Config().profiles_dir  # Config: the one place that knows where the project lives
 
 
 class Validator:

@@ -14,19 +14,32 @@ Only hospitals send these: a partner of kind ``hospital``, or one whose registra
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from gateway.adapters import davinci
 from gateway.auth import SYSTEM, Principal
 from gateway.fhir.errors import FhirError, issue
+from gateway.fhir.operations import Operation, OperationCall, OperationResult
 from gateway.partners.registry import Partner, PartnerRegistry
+from gateway.state import GatewayState
 from gateway.workflows import inbound_messages
 from gateway.workflows.inbound_messages import FATAL, OK, Result
 
 STATUS = {OK: 200, FATAL: 422, inbound_messages.TRANSIENT: 503}
 
 
-def process_message(state: Any, principal: Principal, body: Any
+def operation(state: GatewayState) -> Operation:
+    """``$process-message`` at the system level, taken in through ``state``."""
+
+    def run(call: OperationCall) -> OperationResult:
+        body, status, audited = process_message(state, cast(Principal, call.requester),
+                                                call.body)
+        return OperationResult(body, status, audited)
+
+    return Operation("process-message", run, permission="c")
+
+
+def process_message(state: GatewayState, principal: Principal, body: Any
                     ) -> tuple[dict[str, Any], int, bool]:
     """The response message, its HTTP status, and whether the message's own AuditEvent
     (the receipt, DICOM Import) was written (FhirError for a body that is no message)."""
@@ -57,7 +70,7 @@ def process_message(state: Any, principal: Principal, body: Any
     return json.loads(result.answer), STATUS[result.code], recorded
 
 
-def sending_partner(state: Any, principal: Principal) -> Partner:
+def sending_partner(state: GatewayState, principal: Principal) -> Partner:
     if principal.kind != "partner":
         raise FhirError(403, "forbidden", "messages are sent by a registered hospital partner "
                                           "with its own access token")
@@ -70,7 +83,7 @@ def sending_partner(state: Any, principal: Principal) -> Partner:
     return partner
 
 
-def _render(state: Any, header: dict[str, Any]):  # noqa: ANN202 - a Render
+def _render(state: GatewayState, header: dict[str, Any]):  # noqa: ANN202 - a Render
     base = state.config.fhir_base_url
 
     def render(result: Result) -> str:

@@ -19,22 +19,20 @@ scored and not returned are left out of the request's AuditEvent.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
-from gateway.auth import Principal
+from gateway.auth import Disclosures, Principal
 from gateway.fhir.errors import FhirError, issue, outcome
+from gateway.fhir.operations import Operation, OperationCall, OperationResult
 from gateway.fhir.validation import Validator, has_errors
 from gateway.partners.registry import PartnerRegistry
-from gateway.privacy.disclosures import Disclosures
+from gateway.state import GatewayState
 from gateway.workflows.patient_matching import (
     Candidate,
     find_candidates,
     sole_certain,
     trusted_systems,
 )
-
-if TYPE_CHECKING:
-    from gateway.state import GatewayState
 
 MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
 DEFAULT_COUNT = 10
@@ -47,6 +45,17 @@ class MatchRequest:
     patient: dict[str, Any]
     only_certain: bool = False
     count: int = DEFAULT_COUNT
+
+
+def operation(state: GatewayState) -> Operation:
+    """``Patient/$match``, answered from ``state``'s store. It finds Patients as a search
+    does, so the token needs search permission on Patient."""
+
+    def run(call: OperationCall) -> OperationResult:
+        return OperationResult(match_operation(state, cast(Principal, call.requester),
+                                               call.body))
+
+    return Operation("match", run, resource_types=frozenset({"Patient"}), permission="s")
 
 
 def match_operation(state: GatewayState, requester: Principal, body: Any) -> dict[str, Any]:
