@@ -38,10 +38,11 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.adapters.local_files import SourceRecord, record_from_columns
+from gateway.adapters.local_files import record_from_columns
 from gateway.db.engine import begin_write
 from gateway.db.models import PollWatermarkRow
 from gateway.local.schemas import RECORD_TYPES
+from gateway.local.sources import SourceRecord
 
 RECORD_JSON = "record_json"
 UPDATED_AT = "updated_at"

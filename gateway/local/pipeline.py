@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from gateway.adapters.local_files import SourceRecord
 from gateway.auth import SYSTEM
 from gateway.fhir.bulk import BulkWriter
 from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import Repository
 from gateway.local.learned import keep_learned_identifiers
 from gateway.local.schemas import RecordProblem, record_problems
+from gateway.local.sources import SourceRecord
 from gateway.local.store import LocalRecordStore, consumer_of, content_hash
 from gateway.state import GatewayState
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Blueprint, Response, g, request
 
-from gateway.adapters.local_files import SourceRecord
 from gateway.fhir.errors import FhirError
 from gateway.local.pipeline import RecordImporter, Summary, in_dependency_order
+from gateway.local.sources import SourceRecord
 from gateway.local.translate import translator_for
 from gateway.state import gateway_state, require_operator
 

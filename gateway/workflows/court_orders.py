@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.adapters.local_files import SourceRecord
 from gateway.auth import SYSTEM
 from gateway.delivery.transport import write_atomically
 from gateway.fhir.errors import FhirError
 from gateway.local.pipeline import RecordImporter
+from gateway.local.sources import SourceRecord
 from gateway.local.store import LocalRecordStore
 from gateway.local.translate import translator_for
 from gateway.mappings.reverse import referral_record_from_task

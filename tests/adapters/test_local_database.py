@@ -29,10 +29,10 @@ from gateway.adapters.local_database import (
     source_from_config,
     watermark_is_later,
 )
-from gateway.adapters.local_files import SourceRecord
 from gateway.db.engine import make_engine
 from gateway.db.models import PollWatermarkRow
 from gateway.local.schemas import record_problems
+from gateway.local.sources import SourceRecord
 from tests.conftest import EXTRA_URL, throwaway_schema
 
 # Deliberately not in dependency order: the poller orders the record types itself.

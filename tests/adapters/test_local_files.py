@@ -10,7 +10,6 @@ import pytest
 
 from gateway.adapters import local_files
 from gateway.adapters.local_files import (
-    SourceRecord,
     column_layout,
     count_records,
     csv_cells,
@@ -18,6 +17,7 @@ from gateway.adapters.local_files import (
     record_from_columns,
 )
 from gateway.local.schemas import record_problems
+from gateway.local.sources import SourceRecord
 
 CONSUMER = {"type": "consumer", "id": "C-1", "updated_at": "2026-03-01T10:00:00Z",
             "name": {"family": "Martínez", "given": ["Elena", "Rosa"]},
@@ -58,7 +58,7 @@ def test_empty_json_array_has_no_records(tmp_path: Path) -> None:
 def test_json_array_is_streamed_across_chunk_boundaries(tmp_path: Path, chunk: int,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     # Tiny chunks cut strings, escapes, numbers and literals at every possible place.
-    monkeypatch.setattr(local_files, "CHUNK_CHARS", chunk)
+    monkeypatch.setattr(local_files.json_files, "CHUNK_CHARS", chunk)
     items = [CONSUMER, {"n": 123456789, "f": -1.5e-3, "t": True, "f2": False, "z": None},
              "caf\\u00e9 \"quoted\"", 42, [1, [2, {"x": "ü"}]], {"long": "x" * 500}]
     text = "\r\n[\n" + ",\r\n  ".join(json.dumps(item, ensure_ascii=False) for item in items) \
@@ -70,17 +70,17 @@ def test_json_array_is_streamed_across_chunk_boundaries(tmp_path: Path, chunk: i
 
 def test_json_array_is_not_loaded_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Every item is decoded out of a buffer of about one chunk, never the whole file.
-    monkeypatch.setattr(local_files, "CHUNK_CHARS", 256)
+    monkeypatch.setattr(local_files.json_files, "CHUNK_CHARS", 256)
     largest = 0
-    original = local_files._JsonStream._more
+    original = local_files.json_files._JsonStream._more
 
-    def spy(self: local_files._JsonStream) -> bool:
+    def spy(self: local_files.json_files._JsonStream) -> bool:
         nonlocal largest
         more = original(self)
         largest = max(largest, len(self.buffer))
         return more
 
-    monkeypatch.setattr(local_files._JsonStream, "_more", spy)
+    monkeypatch.setattr(local_files.json_files._JsonStream, "_more", spy)
     path = write(tmp_path / "big.json", json.dumps([dict(CONSUMER, id=f"C-{n}")
                                                    for n in range(2000)]))
     assert len(read(path)) == 2000
@@ -188,9 +188,10 @@ def test_csv_empty_cells_are_absent_and_numbers_are_typed(tmp_path: Path) -> Non
                      "identifiers": {"npi": "1234567893"}}
     assert second["name"] == "Court" and second["active"] is False
     assert second["addresses"] == [{"city": "Mason"}]  # gaps in list indexes close up
-    assert local_files._scalar("3", "integer") == 3 and local_files._scalar("1.5", "number") == 1.5
+    assert (local_files.csv_files._scalar("3", "integer") == 3
+            and local_files.csv_files._scalar("1.5", "number") == 1.5)
     with pytest.raises(ValueError, match="whole number"):
-        local_files._scalar("1.5", "integer")
+        local_files.csv_files._scalar("1.5", "integer")
 
 
 def test_csv_semicolon_lists_with_escapes(tmp_path: Path) -> None:
