@@ -21,8 +21,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
+# ruff, and the import contracts of ARCHITECTURE.md (import-linter, pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check gateway tests benchmarks scripts
+	$(BIN)/lint-imports
 
 # Regenerate gateway/fhir/definitions/r4/ from HL7's R4 files (needs npm).
 definitions: $(STAMP)

@@ -74,10 +74,14 @@ class OperationRegistry:
             (resource_type is None and not operation.resource_types)
             or (resource_type is not None and resource_type in operation.resource_types
                 and (operation.instance or not instance)))
-        if operation is None or not at_level:
-            where = resource_type or "the system level"
+        if operation is None:
+            raise FhirError(400, "not-supported", f"operation ${name} is not supported")
+        if not at_level:
+            defined = ", ".join(sorted(operation.resource_types)) or "the system level"
             raise FhirError(400, "not-supported",
-                            f"operation ${name} is not supported on {where}")
+                            f"${name} is defined on {defined}, not "
+                            f"{resource_type or 'the system level'}"
+                            f"{' instances' if instance else ''}")
         return operation
 
     def __iter__(self):  # noqa: ANN204 - an iterator of Operation

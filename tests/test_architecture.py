@@ -1,0 +1,52 @@
+"""The architecture of ARCHITECTURE.md, checked: the import-linter contracts hold, no module is
+over 600 lines, and no gateway module imports the gateway inside a function except the entry
+points that say why (start-up time)."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "gateway"
+MAX_LINES = 600
+# Entry points whose commands import the gateway lazily, to keep `gateway --help` fast (each
+# of these modules says so, with its measurement).
+LAZY_IMPORTS_ALLOWED = ("gateway/cli/", "gateway/demo/")
+
+
+def modules() -> list[Path]:
+    return [path for path in PACKAGE.rglob("*.py")
+            if "migrations/versions" not in path.as_posix()]
+
+
+def test_the_import_contracts_hold():
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "broken" not in result.stdout.lower().split("contracts:")[-1]
+
+
+def test_no_module_is_over_600_lines():
+    long = {path.relative_to(ROOT).as_posix(): count for path in modules()
+            if (count := len(path.read_text().splitlines())) > MAX_LINES}
+    assert not long, long
+
+
+def test_gateway_imports_inside_functions_only_where_start_up_time_needs_them():
+    found = []
+    for path in modules():
+        name = path.relative_to(ROOT).as_posix()
+        if name.startswith(LAZY_IMPORTS_ALLOWED):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.ImportFrom) and (inner.module or "").startswith(
+                        "gateway") or isinstance(inner, ast.Import) and any(
+                        alias.name.startswith("gateway") for alias in inner.names):
+                    found.append(f"{name}:{inner.lineno}")
+    assert not found, found
