@@ -9,11 +9,11 @@ On a migrated PostgreSQL database (benchmarks/databases.py makes a throwaway sch
    and a Consent permitting the partner their plan for treatment; exactly ``consumers``
    deliveries must then be pending;
 3. ``workers`` worker processes, each built as ``gateway deliver --once --batch B --name wN``
-   builds its worker (``gateway.cli.delivery_worker`` on ``create_app(config_from_env())``),
-   start together once all are built and run until nothing is due. Drain time: from the start
-   signal until the last worker has recorded its last batch. Then every delivery must be
-   ``sent`` with one attempt, and the receiver must hold one bundle per consumer, each with
-   the consumer's Patient, CareTeam, Goal and CarePlan;
+   builds its worker (``gateway.cli.delivery.delivery_worker`` on
+   ``create_app(config_from_env())``), start together once all are built and run until nothing
+   is due. Drain time: from the start signal until the last worker has recorded its last batch.
+   Then every delivery must be ``sent`` with one attempt, and the receiver must hold one bundle
+   per consumer, each with the consumer's Patient, CareTeam, Goal and CarePlan;
 4. the limit: the bundles the receiver got, posted again to it by a plain single-threaded
    ``requests.Session`` loop (``json=bundle``, as the worker's transport posts them).
 
@@ -466,7 +466,7 @@ def _worker_process(database_url: str, name: str, batch_size: int, ready: Any, d
     os.environ["GATEWAY_DATABASE_URL"] = database_url
     try:
         from gateway.app import create_app
-        from gateway.cli import delivery_worker
+        from gateway.cli.delivery import delivery_worker
         from gateway.config import config_from_env
 
         config = config_from_env()
