@@ -37,9 +37,14 @@ CASES: dict[str, tuple[str, list, str, list, list]] = {
     "decimal": ("Location", ["position", "latitude"], "Location.position.latitude",
                 [39.78, -89, 0, 1e-3], ["39.78", True, float("nan"), float("inf")]),
     "string": ("Patient", ["name", 0, "family"], "Patient.name[0].family",
-               ["Doe", "O'Brien-Smith", " multi\nline "], ["", 5, ["Doe"], {"v": "Doe"}]),
+               # The R4 regexes are Java's: \s is ASCII whitespace only, so a no-break space,
+               # U+2009, U+3000 and U+2028 are text; control characters and lone surrogates
+               # are not (datatypes.html#string).
+               ["Doe", "O'Brien-Smith", " multi\nline ", "Ana\u00a0María", "a\u2009b",
+                "x\u3000y", "line\u2028two", "tab\there"],
+               ["", 5, ["Doe"], {"v": "Doe"}, "bad\x01", "nul\x00", "lone\ud800", "esc\x1b"]),
     "code": ("Patient", ["language"], "Patient.language",
-             ["en-US", "x y"], ["", " en", "en ", "a  b", 7]),
+             ["en-US", "x y", "x\u00a0y"], ["", " en", "en ", "a  b", 7]),
     "id": ("Patient", ["id"], "Patient.id",
            ["p-1.2", "A" * 64], ["", "a_b", "a b", "A" * 65, "é"]),
     "uri": ("Patient", ["implicitRules"], "Patient.implicitRules",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.fhir.elements import ALWAYS_KEPT
 from gateway.fhir.errors import FhirError, issue
 from gateway.fhir.search.dates import FAR_FUTURE, FAR_PAST, date_range
 from gateway.fhir.search.extract import STRING_WIDTH, normalize
@@ -251,6 +252,8 @@ class _Parser:
             if not item:
                 continue
             element = item.removeprefix(self.resource_type + ".")
+            if element in ALWAYS_KEPT:  # kept anyway; clients (fhirpy) name them all the same
+                continue
             if element not in known:
                 raise _Invalid(f"{self.resource_type} has no element {item!r}")
             names.append(element)

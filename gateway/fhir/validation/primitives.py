@@ -31,6 +31,9 @@ FORMAT_HINTS = {
     "base64Binary": "base64 characters in groups of four",
 }
 _BASE64 = re.compile(r"[0-9a-zA-Z+/=]+")
+# R4 datatypes.html#string: no characters below U+0020 but tab, CR and LF; and JSON's \uD800-
+# \uDFFF escapes are only text as surrogate pairs, so a lone one is no character at all.
+_FORBIDDEN_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 _WHITESPACE = re.compile(r"\s+")
 _DATE_PART = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
@@ -115,6 +118,11 @@ class PrimitiveType:
                 return f"Expected a JSON string for {self.name} but found {a_json_type(value)}"
             if not value:
                 return "Empty strings are not allowed; omit the element instead"
+            forbidden = _FORBIDDEN_CHARACTER.search(value)
+            if forbidden is not None:
+                return (f"The {self.name} contains the character U+{ord(forbidden.group()):04X},"
+                        f" which FHIR strings may not contain (control characters other than "
+                        f"tab, CR and LF; unpaired surrogates)")
             if self.max_length is not None and len(value) > self.max_length:
                 return f"The {self.name} is longer than the {self.max_length} characters allowed"
             if self.pattern is not None and self.pattern.fullmatch(value) is None:
@@ -185,7 +193,9 @@ def compile_primitives(structures: Mapping[str, Mapping]) -> dict[str, Primitive
         compiled[name] = PrimitiveType(
             name=name,
             json_kind=JSON_KIND_OF_SYSTEM_TYPE.get(system_type, "string"),
-            pattern=re.compile(regex) if regex else None,
+            # The R4 regexes are Java's: \s and \S are ASCII whitespace and the rest, so a
+            # no-break space or U+3000 is text, not space (re.ASCII gives Python the same).
+            pattern=re.compile(regex, re.ASCII) if regex else None,
             min_value=first("minValueInteger"),  # type: ignore[arg-type]
             max_value=first("maxValueInteger"),  # type: ignore[arg-type]
             max_length=first("maxLength"),  # type: ignore[arg-type]
