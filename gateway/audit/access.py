@@ -19,7 +19,7 @@ from gateway.audit.writer import AuditWriter
 from gateway.auth import Disclosures, Principal
 from gateway.fhir.interactions import INTERACTIONS
 
-ACTIONS = {"GET": "R", "HEAD": "R", "POST": "C", "PUT": "U", "DELETE": "D"}
+ACTIONS = {"GET": "R", "HEAD": "R", "POST": "C", "PUT": "U", "PATCH": "U", "DELETE": "D"}
 # Interactions that run a query or a bundle rather than touch one resource: action E.
 EXECUTED = {"search-type", "search-system", "transaction", "batch", "operation"}
 
@@ -33,7 +33,7 @@ def account(writer: AuditWriter) -> Callable[[Response], Response]:
         if principal is None or g.get("audited"):  # an operation that wrote its own
             return response
         written = []
-        if request.method in ("POST", "PUT", "DELETE") and response.status_code < 300:
+        if request.method in ("POST", "PUT", "PATCH", "DELETE") and response.status_code < 300:
             location = response.headers.get("Location", "")
             args = request.view_args or {}
             if "resource_id" in args:

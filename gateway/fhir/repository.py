@@ -348,6 +348,70 @@ class Repository:
         # Bringing a deleted resource back is a create, as far as the client is concerned.
         return WriteResult(result.stored, created=was_deleted)
 
+    def conditional_update(self, resource_type: str, query: str, resource: Any, *,
+                           if_match: str | None = None) -> WriteResult:
+        """``PUT Type?query`` (R4 http.html#cond-update): no match creates (at the body's id,
+        if it has one that is not taken: 409 if it is), one match is updated (400 if the
+        body names another id), more than one is 412. The search is the requester's own."""
+        matches = self.find(resource_type, query)
+        if len(matches) > 1:
+            raise FhirError(412, "multiple-matches", f"the conditional update's criteria "
+                            f"{query!r} match more than one {resource_type}")
+        body_id = resource.get("id") if isinstance(resource, dict) else None
+        if not matches:
+            if body_id is None:
+                return self.create(resource_type, resource)
+            if self._row(resource_type, str(body_id)) is not None:
+                raise FhirError(409, "conflict", f"{resource_type}/{body_id} exists but does "
+                                f"not match the criteria {query!r}", f"{resource_type}.id")
+            return self.update(resource_type, str(body_id), resource, if_match=if_match)
+        match = matches[0]
+        if body_id is not None and body_id != match.id:
+            raise FhirError(400, "invalid", f"the body's id {body_id!r} is not the matching "
+                            f"{resource_type}'s ({match.id!r})", f"{resource_type}.id")
+        if isinstance(resource, dict) and body_id is None:
+            resource = {**resource, "id": match.id}
+        return self.update(resource_type, match.id, resource, if_match=if_match)
+
+    def conditional_delete(self, resource_type: str, query: str) -> StoredResource | None:
+        """``DELETE Type?query`` (R4 http.html#3.1.0.7.1): the one match is deleted; none is
+        nothing to do; more than one is 412 (this server deletes one resource at a time)."""
+        matches = self.find(resource_type, query)
+        if len(matches) > 1:
+            raise FhirError(412, "multiple-matches", f"the conditional delete's criteria "
+                            f"{query!r} match more than one {resource_type}")
+        return self.delete(resource_type, matches[0].id) if matches else None
+
+    def patch(self, resource_type: str, resource_id: str,
+              change: Callable[[dict[str, Any]], dict[str, Any]], *,
+              if_match: str | None = None) -> WriteResult:
+        """``PATCH``: ``change`` applied to the current version, stored as an update (validated
+        like one). Without If-Match the version read is the one patched: a concurrent change
+        in between is a 409, never a lost update. A requester shown only part of the resource
+        (minimum necessary) cannot patch it: what it does not see would be lost."""
+        _check_type(resource_type)
+        _check_mutable(resource_type)
+        row = self._row(resource_type, resource_id)
+        if row is None:
+            raise not_found(resource_type, resource_id)
+        shown = self._admitted(StoredResource.from_row(row))
+        if shown.content != row.content:
+            raise FhirError(403, "forbidden", f"{resource_type}/{resource_id} is shown to this "
+                            f"client only in part; it cannot be patched")
+        patched = change(shown.json())
+        if not isinstance(patched, dict) or patched.get("resourceType") != resource_type \
+                or patched.get("id") != resource_id:
+            raise FhirError(422, "processing", "a patch may not change the resource's type "
+                                               "or id")
+        expected = if_match if if_match is not None else shown.etag
+        try:
+            return self.update(resource_type, resource_id, patched, if_match=expected)
+        except FhirError as error:
+            if if_match is None and error.status == 412:
+                raise FhirError(409, "conflict", f"{resource_type}/{resource_id} was changed "
+                                "while it was being patched; retry") from None
+            raise
+
     def delete(self, resource_type: str, resource_id: str) -> StoredResource | None:
         """Soft delete: a new, empty version. None when it was already deleted."""
         _check_type(resource_type)

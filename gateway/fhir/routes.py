@@ -1,7 +1,11 @@
 """The FHIR R4 REST API at ``/fhir``: one view per interaction, all storage in the repository."""
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, g, request
 
@@ -11,6 +15,7 @@ from gateway.fhir.errors import FhirError, issue, outcome
 from gateway.fhir.http import Prefer, fhir_response, json_body, negotiate
 from gateway.fhir.interactions import INTERACTION_PERMISSION, OPERATION_ENDPOINTS
 from gateway.fhir.operations import Operation, OperationCall
+from gateway.fhir.patch import JSON_PATCH, apply_fhirpath_patch, apply_json_patch
 from gateway.fhir.rendering import history_bundle, resource_text, searchset
 from gateway.fhir.repository import ID_PATTERN, StoredResource, WriteResult
 from gateway.fhir.resource_types import is_supported
@@ -86,6 +91,31 @@ def write_response(result: WriteResult, prefer: Prefer, created_status: int = 20
                                             f"{stored.resource_type}/{stored.id} {verb}, "
                                             f"version {stored.version_id}")]), status, headers)
     return fhir_response(stored.content, status, headers)
+
+
+def criteria() -> str:
+    """The request's search criteria as a query string (without the format parameters)."""
+    return urlencode([(name, value) for name, value in request.args.items(multi=True)
+                      if name not in FORMAT_PARAMS])
+
+
+def required_criteria(what: str) -> str:
+    query = criteria()
+    if not query:
+        raise FhirError(400, "required", f"{what} needs search criteria in the query string")
+    return query
+
+
+def patch_body() -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The change a PATCH body describes: JSON Patch or FHIRPath Patch (gateway/fhir/patch.py)."""
+    if (request.mimetype or "").lower() == JSON_PATCH:
+        try:
+            operations = json.loads(request.get_data(cache=True))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise FhirError(400, "invalid", "the JSON Patch body is not valid JSON") from None
+        return lambda resource: apply_json_patch(resource, operations)
+    parameters = json_body(request)  # 415 for anything else
+    return lambda resource: apply_fhirpath_patch(resource, parameters)
 
 
 def query_params() -> list[tuple[str, str]]:
@@ -170,11 +200,55 @@ def search_type(resource_type: str) -> Response:
 @bp.post("/<resource_type>")
 def create(resource_type: str) -> Response:
     checked_type(resource_type)
+    if criteria():
+        # Some clients send a conditional create this way; R4 has it in If-None-Exist, and a
+        # create that ignored the query would make a silent duplicate.
+        raise FhirError(400, "not-supported",
+                        "a create takes no search parameters; send a conditional create's "
+                        "criteria in the If-None-Exist header")
     resource = json_body(request)
     prefer = Prefer.parse(request.headers.get("Prefer"))
     with services().writing(g.principal) as repository:
         result = repository.create(resource_type, resource,
                                    if_none_exist=request.headers.get("If-None-Exist"))
+    return write_response(result, prefer)
+
+
+@bp.put("/<resource_type>")
+def conditional_update(resource_type: str) -> Response:
+    checked_type(resource_type)
+    query = required_criteria("a conditional update")
+    resource = json_body(request)
+    prefer = Prefer.parse(request.headers.get("Prefer"))
+    with services().writing(g.principal) as repository:
+        result = repository.conditional_update(resource_type, query, resource,
+                                               if_match=request.headers.get("If-Match"))
+    return write_response(result, prefer)
+
+
+@bp.delete("/<resource_type>")
+def conditional_delete(resource_type: str) -> Response:
+    checked_type(resource_type)
+    query = required_criteria("a conditional delete")
+    with services().writing(g.principal) as repository:
+        stored = repository.conditional_delete(resource_type, query)
+    return fhir_response(None, 204, {"ETag": stored.etag} if stored else {})
+
+
+@bp.patch("/<resource_type>")
+def conditional_patch(resource_type: str) -> Response:
+    checked_type(resource_type)
+    query = required_criteria("a conditional patch")
+    change = patch_body()
+    prefer = Prefer.parse(request.headers.get("Prefer"))
+    with services().writing(g.principal) as repository:
+        matches = repository.find(resource_type, query)
+        if len(matches) != 1:
+            raise FhirError(412 if matches else 404, "multiple-matches" if matches else
+                            "not-found", f"a conditional patch's criteria must match exactly "
+                            f"one {resource_type}; {query!r} matches {len(matches)}")
+        result = repository.patch(resource_type, matches[0].id, change,
+                                  if_match=request.headers.get("If-Match"))
     return write_response(result, prefer)
 
 
@@ -206,6 +280,18 @@ def update(resource_type: str, resource_id: str) -> Response:
     with services().writing(g.principal) as repository:
         result = repository.update(resource_type, resource_id, resource,
                                    if_match=request.headers.get("If-Match"))
+    return write_response(result, prefer)
+
+
+@bp.patch("/<resource_type>/<resource_id>")
+def patch(resource_type: str, resource_id: str) -> Response:
+    checked_type(resource_type)
+    checked_id(resource_id)
+    change = patch_body()
+    prefer = Prefer.parse(request.headers.get("Prefer"))
+    with services().writing(g.principal) as repository:
+        result = repository.patch(resource_type, resource_id, change,
+                                  if_match=request.headers.get("If-Match"))
     return write_response(result, prefer)
 
 

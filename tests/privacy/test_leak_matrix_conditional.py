@@ -189,10 +189,19 @@ def test_conditional_references_resolve_only_to_what_the_partner_may_see(
 
 
 @pytest.mark.parametrize("partner_id", PARTNERS)
-def test_conditional_update_and_delete_tell_nothing(client, writers, get_token, partner_id):
+def test_conditional_update_patch_and_delete_tell_nothing(client, writers, get_token,
+                                                          partner_id):
+    """Conditional update, patch and delete, and a PATCH by id: a partner never changes the
+    agency's records, and the refusal is the same whatever the id names."""
     headers = write_headers(get_token, partner_id)
     wrong = []
-    for method in ("put", "delete"):
+    for _, resource in writers:
+        path = f"/fhir/{resource['resourceType']}/{resource['id']}"
+        patched = client.patch(path, headers=headers, json=[], content_type=
+                               "application/json-patch+json")
+        if patched.status_code != 403:
+            wrong.append(f"PATCH {path}: {patched.status_code}")
+    for method in ("put", "patch", "delete"):
         for resource_type in SUBMITTED:
             call = getattr(client, method)
             missing = answer(call(f"/fhir/{resource_type}?_id={MISSING_ID}", headers=headers,
