@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.audit.writer import AuditWriter
-from gateway.auth import Principal, authenticate
+from gateway.auth import SYSTEM, Principal, authenticate
 from gateway.config import Config
 from gateway.db.engine import begin_write
 from gateway.fhir.errors import FhirError
@@ -98,7 +98,8 @@ class GatewayState:
         base_url = self.config.fhir_base_url
         access = AccessPolicy(requester, session, base_url, grants_cache=self.grants_cache)
         return Repository(session, self.validator, self.search_registry, base_url,
-                          access=access, hooks=self.hooks)
+                          access=access, hooks=self.hooks,
+                          check_references=requester != SYSTEM)
 
     def authenticate(self, authorization: str | None) -> Principal:
         """Who is calling: an operator key or a partner's access token (else a 401)."""

@@ -8,6 +8,7 @@ every entry succeeds or nothing is stored.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -16,6 +17,7 @@ from gateway.fhir import search
 from gateway.fhir.access import Requester
 from gateway.fhir.errors import FhirError, outcome
 from gateway.fhir.http import Prefer
+from gateway.fhir.integrity import DanglingReferences
 from gateway.fhir.interactions import INTERACTION_PERMISSION
 from gateway.fhir.rendering import searchset
 from gateway.fhir.repository import (
@@ -29,6 +31,10 @@ from gateway.fhir.resource_types import is_supported
 from gateway.fhir.services import FhirServices
 
 PROCESSING_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
+RELATIVE_REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(/_history/[^/]+)?$")
+# An absolute fullUrl of a RESTful server: its base, the type and the id.
+_ABSOLUTE_FULLURL = re.compile(r"^(https?://.+)/[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}"
+                               r"(/_history/[^/]+)?$")
 # A conditional create whose match exists is processed with the creates, but stores nothing.
 MATCHED = "MATCHED"
 STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content"}
@@ -149,7 +155,23 @@ def run_transaction(repository: Repository, entries: list[EntryRequest], base: s
             responses[entry.index] = perform(repository, entry, targets, base, state, prefer)
         except FhirError as error:
             raise relocated(error, entry) from None
+    try:  # after every entry: an entry may refer to what a later one creates
+        repository.check_references()
+    except DanglingReferences as error:
+        raise located_in_entries(error, entries) from None
     return [responses[entry.index] for entry in entries]
+
+
+def located_in_entries(error: DanglingReferences, entries: list[EntryRequest]) -> FhirError:
+    """Each dangling reference located in the entry that wrote the resource holding it."""
+    writers = {f"{e.resource_type}/{e.resource_id}": e for e in entries
+               if e.method in ("POST", "PUT")}
+    issues = []
+    for reference, item in zip(error.references, error.issues, strict=True):
+        entry = writers.get(reference.source)
+        issues.append({**item, "expression": [_inside_entry(reference.path, entry)]}
+                      if entry is not None else item)
+    return FhirError(error.status, "", "", issues=issues)
 
 
 def check_identities(entries: list[EntryRequest]) -> None:
@@ -167,8 +189,12 @@ def check_identities(entries: list[EntryRequest]) -> None:
 
 def assign_identities(repository: Repository, entries: list[EntryRequest], base: str
                       ) -> dict[str, str]:
-    """fullUrl -> ``Type/id`` for every entry that creates or updates a resource."""
+    """fullUrl -> ``Type/id`` for every entry that creates or updates a resource. An entry
+    whose fullUrl is absolute on another server (a hospital's own ids) is also the target of
+    the relative ``Type/id`` its fullUrl ends in, when no other entry's does: that is what a
+    sibling means by it (R4 bundle.html#references)."""
     targets: dict[str, str] = {}
+    tails: dict[str, str | None] = {}
     for entry in entries:
         if entry.method == "POST":
             existing = (repository.find(entry.resource_type, entry.if_none_exist)
@@ -182,21 +208,33 @@ def assign_identities(repository: Repository, entries: list[EntryRequest], base:
                 entry.method = MATCHED
         if entry.full_url and entry.method in ("POST", "PUT", MATCHED):
             targets[entry.full_url] = f"{entry.resource_type}/{entry.resource_id}"
+            tail = _fullurl_tail(entry.full_url)
+            if tail is not None and not entry.full_url.startswith(base + "/"):
+                tails[tail] = None if tail in tails else targets[entry.full_url]
         if entry.method in ("POST", "PUT", MATCHED) and entry.resource_id:
             # Absolute fullUrls on this server resolve the same way as relative references.
             targets[f"{base}/{entry.resource_type}/{entry.resource_id}"] = \
                 f"{entry.resource_type}/{entry.resource_id}"
+    for tail, target in tails.items():
+        if target is not None:
+            targets.setdefault(tail, target)
     return targets
 
 
 def rewrite_references(repository: Repository, entry: EntryRequest, targets: dict[str, str]
                        ) -> Any:
+    """The entry's resource with every reference to another entry (by its fullUrl, in
+    whatever form) and every conditional reference resolved, wherever it is: in extensions and
+    contained resources too (R4 bundle.html#references, http.html#trules)."""
+    base = _fullurl_base(entry.full_url)
+
     def rewrite(node: Any, path: str) -> Any:
         if isinstance(node, dict):
             result = {}
             for key, value in node.items():
                 if key == "reference" and isinstance(value, str):
-                    result[key] = resolve_reference(repository, value, targets, f"{path}.{key}")
+                    result[key] = resolve_reference(repository, value, targets, f"{path}.{key}",
+                                                    base)
                 else:
                     result[key] = rewrite(value, f"{path}.{key}")
             return result
@@ -208,9 +246,15 @@ def rewrite_references(repository: Repository, entry: EntryRequest, targets: dic
 
 
 def resolve_reference(repository: Repository, reference: str, targets: dict[str, str],
-                      path: str) -> str:
+                      path: str, base: str | None = None) -> str:
     if reference in targets:
         return targets[reference]
+    # A relative reference in an entry whose fullUrl is absolute is relative to that fullUrl's
+    # base (R4 bundle.html#references): Task at http://h.example/fhir/Task/t1 referring to
+    # ServiceRequest/sr1 means the entry http://h.example/fhir/ServiceRequest/sr1.
+    if base is not None and RELATIVE_REFERENCE.match(reference) \
+            and f"{base}/{reference}" in targets:
+        return targets[f"{base}/{reference}"]
     if reference.startswith(("urn:uuid:", "urn:oid:")):
         raise FhirError(400, "not-found",
                         f"reference {reference!r} is not the fullUrl of any entry", path)
@@ -223,6 +267,17 @@ def resolve_reference(repository: Repository, reference: str, targets: dict[str,
                             f"resources; it must match exactly one", path)
         return f"{resource_type}/{matches[0].id}"
     return reference
+
+
+def _fullurl_base(full_url: str | None) -> str | None:
+    match = _ABSOLUTE_FULLURL.match(full_url or "")
+    return match.group(1) if match else None
+
+
+def _fullurl_tail(full_url: str) -> str | None:
+    """``Type/id`` of an absolute fullUrl (None for urn:uuid: and the like)."""
+    base = _fullurl_base(full_url)
+    return full_url[len(base) + 1:].split("/_history/")[0] if base else None
 
 
 def authorize_entry(requester: Requester, entry: EntryRequest) -> None:

@@ -25,6 +25,12 @@ from gateway.fhir import search
 from gateway.fhir.access import AccessControl
 from gateway.fhir.errors import FhirError, not_found
 from gateway.fhir.hooks import Change, RepositoryHooks
+from gateway.fhir.integrity import (
+    DanglingReferences,
+    LocalReference,
+    local_references,
+    missing,
+)
 from gateway.fhir.resource_types import is_supported
 from gateway.fhir.validation import Validator, has_errors
 
@@ -114,9 +120,15 @@ class Repository:
                  registry: search.SearchParameterRegistry, base_url: str, *,
                  access: AccessControl,
                  hooks: RepositoryHooks | None = None,
+                 check_references: bool = False,
                  clock: Callable[[], datetime] = utc_now,
                  new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
         self.session = session
+        # Referential integrity (gateway/fhir/integrity.py): the local references of what this
+        # repository writes, checked before the commit. Off for the gateway's own writers
+        # (the import of local records arrives in any order; the local system is the source
+        # of truth).
+        self._references: list[LocalReference] | None = [] if check_references else None
         self.access = access
         self.hooks = hooks or RepositoryHooks()
         # What hooks keep for this repository's transaction, by hook (as Flask's extensions).
@@ -437,9 +449,21 @@ class Repository:
         for hook in self.hooks.stored:
             hook(self, changes)
 
+    def check_references(self) -> None:
+        """A 422 FhirError naming each element whose local reference names no stored
+        resource (of everything written since the last check)."""
+        if not self._references:
+            return
+        pending, self._references = self._references, []
+        absent = missing(self.session, pending)
+        if absent:
+            raise DanglingReferences(absent)
+
     def before_commit(self) -> None:
-        """Write what is held (index rows, version rows), then run the ``before_commit``
-        hooks; the writer that owns the transaction calls this just before committing."""
+        """Check references, write what is held (index rows, version rows), then run the
+        ``before_commit`` hooks; the writer that owns the transaction calls this just before
+        committing."""
+        self.check_references()
         self.index.flush()
         self.flush_versions()
         for hook in self.hooks.before_commit:
@@ -466,6 +490,9 @@ class Repository:
         row = ResourceRow(pk=result.inserted_primary_key[0], **values)
         self._record_version(row, method)
         self.index.reindex(row, content, fresh=True)
+        # An AuditEvent records what was asked for, which need not exist (a refused read).
+        if self._references is not None and resource_type not in APPEND_ONLY_TYPES:
+            self._references += local_references(content, self.base_url)
         self.stored([Change(resource_type, resource_id, content, None, now, created=True)])
         return WriteResult(StoredResource.from_row(row), created=True)
 
@@ -498,6 +525,8 @@ class Repository:
             self.index.clear(row.pk)
         else:
             self.index.reindex(row, stored)
+            if self._references is not None:
+                self._references += local_references(stored, self.base_url)
         self.stored([Change(row.resource_type, row.id, stored, previous, now, created=False)])
         return WriteResult(StoredResource.from_row(row), created=False)
 

@@ -180,6 +180,7 @@ def test_audit_events_are_append_only(client, auth):
 
 
 def test_elements_keeps_the_asked_and_the_mandatory_elements(client, auth):
+    client.put("/fhir/Patient/p1", json=patient(id="p1"), headers=auth)
     created = create(client, auth, care_plan("p1", title="Plan", description="long text"))
     plan_id = created.get_json()["id"]
     body = client.get(f"/fhir/CarePlan/{plan_id}?_elements=title", headers=auth).get_json()

@@ -39,7 +39,7 @@ def test_unknown_endpoint_is_404_outcome(client, auth):
 
 
 def test_unsupported_method_is_405(client, auth):
-    response = client.patch("/fhir/Patient/1", json={}, headers=auth)
+    response = client.post("/fhir/Patient/1", json={}, headers=auth)
     assert_outcome(response, 405)
     assert "GET" in response.headers["Allow"]
 
