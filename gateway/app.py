@@ -28,6 +28,7 @@ from gateway.fhir.validation import Validator
 from gateway.local.routes import bp as local_blueprint
 from gateway.observability import make_metrics
 from gateway.partners.routes import bp as partners_blueprint
+from gateway.partners.smart import token_endpoint
 from gateway.state import GatewayState, gateway_state, release_request_connection
 from gateway.workflows import (
     inbound,
@@ -61,9 +62,6 @@ def create_app(config: Config | None = None) -> Flask:
         search_registry=registry,
         metrics=make_metrics(config.prometheus_multiproc_dir),
     )
-    state.capability_statement = capability_statement(
-        config.fhir_base_url, registry, _profile_types(config),
-        datetime.now(UTC).strftime("%Y-%m-%d"))
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
@@ -76,6 +74,12 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(matches_blueprint)
     app.register_blueprint(hl7_blueprint)
     _register_domain(app, state)
+    state.capability_statement = capability_statement(
+        config.fhir_base_url, registry, _profile_types(config),
+        datetime.now(UTC).strftime("%Y-%m-%d"), operations=state.operations,
+        token_url=token_endpoint(config.base_url),
+        messaging=[process_message.messaging(config.fhir_base_url)],
+        instantiates=[process_message.DAVINCI_RECEIVER])
     _register_operations_endpoints(app)
     _register_error_handlers(app)
     _register_metrics_hooks(app)

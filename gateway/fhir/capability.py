@@ -4,19 +4,24 @@ from __future__ import annotations
 from typing import Any
 
 from gateway import __version__
+from gateway.fhir.operations import Operation, OperationRegistry
 from gateway.fhir.resource_types import SUPPORTED_TYPES
 from gateway.fhir.search import SearchParameterRegistry
 
-TYPE_INTERACTIONS = ("read", "vread", "update", "delete", "history-instance", "history-type",
-                     "create", "search-type")
+TYPE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance",
+                     "history-type", "create", "search-type")
 SYSTEM_INTERACTIONS = ("transaction", "batch")
-# Operations beyond $validate, by the resource type they are defined on.
-TYPE_OPERATIONS = {"Patient": [
-    {"name": "match", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-match"}]}
+# SMART App Launch 2.x: where a client finds the token endpoint in a CapabilityStatement.
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 
 
 def capability_statement(base_url: str, registry: SearchParameterRegistry,
-                         profiles: dict[str, str], software_date: str) -> dict[str, Any]:
+                         profiles: dict[str, str], software_date: str, *,
+                         operations: OperationRegistry, token_url: str,
+                         messaging: list[dict[str, Any]] | None = None,
+                         instantiates: list[str] | None = None) -> dict[str, Any]:
+    """What this server implements, from what is registered: its types and search parameters,
+    its interactions, the operations in ``operations``, its messaging and security."""
     resources = []
     for resource_type in SUPPORTED_TYPES:
         params = sorted(registry.supported(resource_type), key=lambda p: p.code)
@@ -31,8 +36,8 @@ def capability_statement(base_url: str, registry: SearchParameterRegistry,
             "updateCreate": True,
             "conditionalCreate": True,
             "conditionalRead": "not-supported",
-            "conditionalUpdate": False,
-            "conditionalDelete": "not-supported",
+            "conditionalUpdate": True,
+            "conditionalDelete": "single",
             "searchInclude": [f"{resource_type}:{p.code}" for p in params if p.type == "reference"
                               and not p.code.startswith("_")],
             "searchRevInclude": sorted(
@@ -44,9 +49,8 @@ def capability_statement(base_url: str, registry: SearchParameterRegistry,
                  **({"documentation": p.description} if p.description else {})}
                 for p in params
             ],
-            "operation": [{"name": "validate",
-                           "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
-                          *TYPE_OPERATIONS.get(resource_type, [])],
+            "operation": [_operation(op) for op in operations
+                          if resource_type in op.resource_types],
         })
         resources[-1] = {k: v for k, v in resources[-1].items() if v != []}
     return {
@@ -60,16 +64,29 @@ def capability_statement(base_url: str, registry: SearchParameterRegistry,
                            "url": base_url},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
+        **({"instantiates": list(instantiates)} if instantiates else {}),
         "rest": [{
             "mode": "server",
             "security": {
+                "extension": [{"url": OAUTH_URIS, "extension": [
+                    {"url": "token", "valueUri": token_url}]}],
                 "cors": False,
                 "service": [{"coding": [{
                     "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                    "code": "OAuth"}]}],
-                "description": "Bearer tokens: operator keys, and partner access tokens.",
+                    "code": "SMART-on-FHIR"}]}],
+                "description": "SMART Backend Services (client_credentials with a "
+                               "private_key_jwt assertion; see "
+                               ".well-known/smart-configuration) for partners; bearer "
+                               "operator keys for the agency.",
             },
             "resource": resources,
             "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
+            "operation": [_operation(op) for op in operations if not op.resource_types],
         }],
+        **({"messaging": list(messaging)} if messaging else {}),
     }
+
+
+def _operation(operation: Operation) -> dict[str, str]:
+    return {"name": operation.name,
+            "definition": operation.definition or f"{operation.name} (no definition)"}

@@ -9,7 +9,12 @@
   rules are kept: a path must select exactly one element (for delete: at most one, none is no
   error), ``insert`` and ``move`` work on a list, ``add`` adds a named child to the element.
 
-Both are pure functions from (resource, patch) to the patched resource; the repository stores
+- **JSON Merge Patch** (RFC 7386, ``application/merge-patch+json``), and a JSON object that is
+  not a Parameters sent as FHIR JSON: a partial resource whose elements replace the stored
+  ones (``null`` removes one). R4 does not define it; clients such as fhirpy send their patches
+  this way, and it means only one thing, so it is taken rather than refused.
+
+All are pure functions from (resource, patch) to the patched resource; the repository stores
 the result as an update, validated like any other (gateway/fhir/repository.py).
 """
 from __future__ import annotations
@@ -25,6 +30,7 @@ from gateway.fhir.errors import FhirError
 from gateway.fhir.validation.model import base_model
 
 JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
 OPERATION_TYPES = ("add", "insert", "delete", "replace", "move")
 # Where each dict of the working copy is, so a FHIRPath result can be found again (fhirpathpy
 # returns copies, not the objects themselves).
@@ -50,6 +56,25 @@ def apply_json_patch(resource: dict[str, Any], operations: Any) -> dict[str, Any
     if not isinstance(patched, dict):
         raise FhirError(422, "processing", "the JSON Patch replaced the whole resource")
     return patched
+
+
+def apply_merge_patch(resource: dict[str, Any], patch: Any) -> dict[str, Any]:
+    """``resource`` with the RFC 7386 merge ``patch`` applied."""
+    if not isinstance(patch, dict):
+        raise FhirError(400, "invalid", "a merge patch is a JSON object")
+    return _merged(resource, patch)
+
+
+def _merged(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merged(result.get(key), value)
+    return result
 
 
 def apply_fhirpath_patch(resource: dict[str, Any], parameters: Any) -> dict[str, Any]:

@@ -15,7 +15,13 @@ from gateway.fhir.errors import FhirError, issue, outcome
 from gateway.fhir.http import Prefer, fhir_response, json_body, negotiate
 from gateway.fhir.interactions import INTERACTION_PERMISSION, OPERATION_ENDPOINTS
 from gateway.fhir.operations import Operation, OperationCall
-from gateway.fhir.patch import JSON_PATCH, apply_fhirpath_patch, apply_json_patch
+from gateway.fhir.patch import (
+    JSON_PATCH,
+    MERGE_PATCH,
+    apply_fhirpath_patch,
+    apply_json_patch,
+    apply_merge_patch,
+)
 from gateway.fhir.rendering import history_bundle, resource_text, searchset
 from gateway.fhir.repository import ID_PATTERN, StoredResource, WriteResult
 from gateway.fhir.resource_types import is_supported
@@ -107,15 +113,21 @@ def required_criteria(what: str) -> str:
 
 
 def patch_body() -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """The change a PATCH body describes: JSON Patch or FHIRPath Patch (gateway/fhir/patch.py)."""
-    if (request.mimetype or "").lower() == JSON_PATCH:
+    """The change a PATCH body describes: JSON Patch, FHIRPath Patch or a merge patch
+    (gateway/fhir/patch.py)."""
+    mimetype = (request.mimetype or "").lower()
+    if mimetype in (JSON_PATCH, MERGE_PATCH):
         try:
-            operations = json.loads(request.get_data(cache=True))
+            body = json.loads(request.get_data(cache=True))
         except (UnicodeDecodeError, json.JSONDecodeError):
-            raise FhirError(400, "invalid", "the JSON Patch body is not valid JSON") from None
-        return lambda resource: apply_json_patch(resource, operations)
-    parameters = json_body(request)  # 415 for anything else
-    return lambda resource: apply_fhirpath_patch(resource, parameters)
+            raise FhirError(400, "invalid", "the patch body is not valid JSON") from None
+        if mimetype == JSON_PATCH:
+            return lambda resource: apply_json_patch(resource, body)
+        return lambda resource: apply_merge_patch(resource, body)
+    body = json_body(request)  # 415 for anything but FHIR JSON
+    if isinstance(body, dict) and body.get("resourceType") == "Parameters":
+        return lambda resource: apply_fhirpath_patch(resource, body)
+    return lambda resource: apply_merge_patch(resource, body)
 
 
 def query_params() -> list[tuple[str, str]]:

@@ -55,7 +55,8 @@ def operation(state: GatewayState) -> Operation:
         return OperationResult(match_operation(state, cast(Principal, call.requester),
                                                call.body))
 
-    return Operation("match", run, resource_types=frozenset({"Patient"}), permission="s")
+    return Operation("match", run, resource_types=frozenset({"Patient"}), permission="s",
+                     definition="http://hl7.org/fhir/OperationDefinition/Patient-match")
 
 
 def match_operation(state: GatewayState, requester: Principal, body: Any) -> dict[str, Any]:

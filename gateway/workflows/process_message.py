@@ -36,7 +36,29 @@ def operation(state: GatewayState) -> Operation:
                                                 call.body)
         return OperationResult(body, status, audited)
 
-    return Operation("process-message", run, permission="c")
+    return Operation(
+        "process-message", run, permission="c",
+        definition="http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message")
+
+
+# What a CapabilityStatement says of this: the Da Vinci receiver role, and the messages taken.
+DAVINCI_RECEIVER = "http://hl7.org/fhir/us/davinci-alerts/CapabilityStatement/notification-receiver"
+
+
+def messaging(fhir_base: str) -> dict[str, Any]:
+    """The CapabilityStatement's ``messaging`` entry: synchronous FHIR messaging over HTTP at
+    ``$process-message``, for the Da Vinci notification events (R4 messaging.html)."""
+    events = ", ".join(sorted(davinci.EVENTS))
+    return {
+        "endpoint": [{"protocol": {"system": "http://terminology.hl7.org/CodeSystem/"
+                                             "message-transport", "code": "http"},
+                      "address": f"{fhir_base}/$process-message"}],
+        "documentation": f"Receives Da Vinci Unsolicited Notifications ({events}, code system "
+                         f"{davinci.NOTIFICATION_EVENTS}) from registered hospital partners; "
+                         "the answer is a response message (ok, fatal-error, transient-error). "
+                         "A message received again (same MessageHeader.id from the same "
+                         "sender) gets the same answer.",
+    }
 
 
 def process_message(state: GatewayState, principal: Principal, body: Any

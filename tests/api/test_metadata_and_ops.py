@@ -77,3 +77,22 @@ def test_metrics_count_requests_by_interaction_and_status(client, auth):
     text = client.get("/metrics").get_data(as_text=True)
     assert 'gateway_http_requests_total{interaction="read",status="404"} 1.0' in text
     assert 'gateway_http_request_seconds_bucket{interaction="capabilities"' in text
+
+
+def test_the_capability_statement_tells_what_the_server_does(client):
+    statement = client.get("/fhir/metadata").get_json()
+    rest = statement["rest"][0]
+    oauth = next(e for e in rest["security"]["extension"]
+                 if e["url"].endswith("/oauth-uris"))
+    assert {"url": "token", "valueUri": "http://testserver/auth/token"} in oauth["extension"]
+    assert rest["security"]["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    assert rest["operation"] == [{
+        "name": "process-message",
+        "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message"}]
+    assert statement["messaging"][0]["endpoint"][0]["address"] == \
+        "http://testserver/fhir/$process-message"
+    assert "http://hl7.org/fhir/us/davinci-alerts/CapabilityStatement/notification-receiver" \
+        in statement["instantiates"]
+    patient = next(r for r in rest["resource"] if r["type"] == "Patient")
+    assert {"code": "patch"} in patient["interaction"]
+    assert patient["conditionalUpdate"] is True and patient["conditionalDelete"] == "single"

@@ -48,6 +48,7 @@ class Operation:
     resource_types: Collection[str] = field(default_factory=frozenset)
     instance: bool = False  # also at Type/id/$name
     permission: str = "r"
+    definition: str | None = None  # its OperationDefinition's canonical URL
 
     @property
     def label(self) -> str:

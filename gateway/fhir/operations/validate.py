@@ -24,7 +24,8 @@ def validate(validator: Validator) -> Operation:
                                                   call.query.get("profile"), call.resource_id))
 
     return Operation("validate", run, resource_types=SUPPORTED_TYPES, instance=True,
-                     permission="r")
+                     permission="r",
+                     definition="http://hl7.org/fhir/OperationDefinition/Resource-validate")
 
 
 def validate_operation(validator: Validator, resource_type: str, body: Any,
