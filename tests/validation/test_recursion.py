@@ -41,8 +41,11 @@ def test_bundle_entry_resource_type_problems(validator: Validator) -> None:
     bundle = base_example("Bundle")
     bundle["entry"][0]["resource"] = {"name": [{"family": "Roe"}]}
     bundle["entry"][1]["resource"] = {"resourceType": "Observation", "status": "final"}
+    bundle["entry"][2]["resource"] = {"resourceType": "Obsrvation", "status": "final"}
+    # Every R4 type is validated wherever it rides along: the Observation lacks its code.
     assert located(validator.validate(bundle)) == {
-        ("structure", "Bundle.entry[0].resource"), ("not-supported", "Bundle.entry[1].resource")}
+        ("structure", "Bundle.entry[0].resource"), ("required", "Bundle.entry[1].resource.code"),
+        ("not-supported", "Bundle.entry[2].resource")}
 
 
 def test_bundle_in_bundle(validator: Validator) -> None:

@@ -203,7 +203,7 @@ def test_content_reference_elements_are_checked(validator: Validator) -> None:
     ({"id": "x"}, "structure", "Resource"),
     ({"resourceType": 7}, "structure", "Resource"),
     ({"resourceType": "Carepan", "status": "active"}, "not-supported", "Resource"),
-    ({"resourceType": "Observation", "status": "final"}, "not-supported", "Resource"),
+    ({"resourceType": "Obsrvation", "status": "final"}, "not-supported", "Resource"),
     ({"resourceType": "DomainResource"}, "not-supported", "Resource"),
     ([{"resourceType": "Patient"}], "structure", "Resource"),
     (None, "structure", "Resource"),

@@ -10,20 +10,22 @@ from typing import Any
 
 from gateway.fhir.errors import FhirError
 from gateway.fhir.operations import Operation, OperationCall, OperationResult
-from gateway.fhir.resource_types import SUPPORTED_TYPES
 from gateway.fhir.validation import ValidationIssue, Validator, outcome_from_issues
+from gateway.fhir.validation.model import base_model
 
 MODES = ("create", "update", "delete")
 
 
 def validate(validator: Validator) -> Operation:
-    """``$validate`` on every stored type and instance, answered by ``validator``."""
+    """``$validate`` on every R4 resource type (stored here or not) and instance, answered by
+    ``validator``."""
 
     def run(call: OperationCall) -> OperationResult:
         return OperationResult(validate_operation(validator, call.resource_type or "", call.body,
                                                   call.query.get("profile"), call.resource_id))
 
-    return Operation("validate", run, resource_types=SUPPORTED_TYPES, instance=True,
+    return Operation("validate", run, resource_types=frozenset(base_model().resources),
+                     instance=True,
                      permission="r",
                      definition="http://hl7.org/fhir/OperationDefinition/Resource-validate")
 
