@@ -6,7 +6,7 @@
 records its body bytes and ``X-Delivery-Id``, and answers 200 with a ``transaction-response``
 (one ``200 OK`` entry per entry). It stores nothing else, so the partner costs both sides of the
 benchmark (the workers, the plain loop) the same and little: HTTP/1.1 with ``Content-Length``
-on every answer, so a ``requests.Session`` keeps its connection (gateway.demo_endpoints'
+on every answer, so a ``requests.Session`` keeps its connection (gateway.demo.partner_server's
 ReceivingFhirServer applies every entry to an in-memory store and is heavier).
 
 Also: ``GET /readyz``; ``GET /_received`` (JSON ``{"ids": [...], "bundles": [...]}``, every

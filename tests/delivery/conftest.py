@@ -11,7 +11,7 @@ import pytest
 from gateway.auth import SYSTEM
 from gateway.delivery.retry import RetryPolicy
 from gateway.delivery.worker import DeliveryWorker, WorkerSettings
-from gateway.demo_endpoints import ReceivingFhirServer
+from gateway.demo.partner_server import ReceivingFhirServer
 from gateway.partners.registry import Partner, PartnerRegistry
 from tests.partners.conftest import demo_agency, get_token, partners  # noqa: F401 - fixtures
 

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import requests
 
-from gateway.demo_endpoints import FHIR_JSON, ReceivingFhirServer, main
+from gateway.demo.endpoints import main
+from gateway.demo.fhir_http import FHIR_JSON
+from gateway.demo.partner_server import ReceivingFhirServer
 
 TIMEOUT = 5
 

@@ -18,7 +18,7 @@ from werkzeug.wrappers import Request, Response
 from gateway.delivery.outbound_auth import _Token
 from gateway.delivery.retry import RetryPolicy
 from gateway.delivery.worker import DeliveryWorker, WorkerSettings
-from gateway.demo_endpoints import ReceivingFhirServer
+from gateway.demo.partner_server import ReceivingFhirServer
 
 from .conftest import PCP_ORG, consent, consumer_records, pcp_partner, put, register
 

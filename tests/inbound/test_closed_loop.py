@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gateway.demo_endpoints import ReceivingFhirServer
+from gateway.demo.partner_server import ReceivingFhirServer
 from gateway.partners.registry import Partner, PartnerRegistry
 from tests.inbound.conftest import HOSPITAL, davinci_example, variant
 from tests.inbound.test_process_message import (
