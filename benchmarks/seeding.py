@@ -32,10 +32,10 @@ from gateway.db.models import (
     TokenIndex,
     UriIndex,
 )
-from gateway.fhir.repository import to_json, utc_now, with_meta
 from gateway.fhir.search import SearchParameterRegistry
 from gateway.fhir.search.extract import Extracted, extract
 from gateway.fhir.validation import Validator
+from gateway.fhir.versions import to_json, utc_now, with_meta
 
 
 @dataclass(frozen=True)

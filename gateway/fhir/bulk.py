@@ -24,15 +24,9 @@ from sqlalchemy import bindparam, insert, select, update
 from gateway.db.models import ResourceRow, ResourceVersionRow
 from gateway.fhir.errors import FhirError
 from gateway.fhir.hooks import Change
-from gateway.fhir.repository import (
-    Repository,
-    as_utc,
-    comparable,
-    same_content,
-    to_json,
-    with_meta,
-)
+from gateway.fhir.repository import Repository
 from gateway.fhir.search.index import insert_rows
+from gateway.fhir.versions import as_utc, comparable, same_content, to_json, with_meta
 
 _RESOURCES = ResourceRow.__table__
 _VERSIONS = ResourceVersionRow.__table__

@@ -20,15 +20,10 @@ from gateway.fhir.http import Prefer
 from gateway.fhir.integrity import DanglingReferences
 from gateway.fhir.interactions import INTERACTION_PERMISSION
 from gateway.fhir.rendering import searchset
-from gateway.fhir.repository import (
-    ID_PATTERN,
-    Repository,
-    StoredResource,
-    WriteResult,
-    format_instant,
-)
+from gateway.fhir.repository import ID_PATTERN, Repository
 from gateway.fhir.resource_types import is_supported
 from gateway.fhir.services import FhirServices
+from gateway.fhir.versions import StoredResource, WriteResult, format_instant
 
 PROCESSING_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
 RELATIVE_REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(/_history/[^/]+)?$")

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from gateway.fhir import search
 from gateway.fhir.elements import apply_elements
 from gateway.fhir.errors import outcome
-from gateway.fhir.repository import StoredResource, format_instant
+from gateway.fhir.versions import StoredResource, format_instant
 
 
 def resource_text(stored: StoredResource, elements: list[str] | None = None) -> str:

@@ -11,8 +11,8 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -33,6 +33,16 @@ from gateway.fhir.integrity import (
 )
 from gateway.fhir.resource_types import is_supported
 from gateway.fhir.validation import Validator, has_errors
+from gateway.fhir.versions import (
+    StoredResource,
+    WriteResult,
+    as_utc,
+    parse_etag,
+    same_content,
+    to_json,
+    utc_now,
+    with_meta,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,73 +50,6 @@ APPEND_ONLY_TYPES = frozenset({"AuditEvent"})
 # A partner's history is decided version by version; it sees at most this many.
 MAX_PARTNER_HISTORY = 2000
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-ETAG_PATTERN = re.compile(r'^(?:W/)?"?([0-9]+)"?$')
-
-
-def utc_now() -> datetime:
-    # Millisecond precision: what meta.lastUpdated shows is exactly what is stored and searched.
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def format_instant(moment: datetime) -> str:
-    moment = as_utc(moment)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def as_utc(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def to_json(resource: dict[str, Any]) -> str:
-    return json.dumps(resource, separators=(",", ":"), ensure_ascii=False)
-
-
-@dataclass(frozen=True)
-class StoredResource:
-    """One version of a resource as stored; ``content`` is the JSON text served verbatim."""
-
-    resource_type: str
-    id: str
-    version_id: int
-    last_updated: datetime
-    deleted: bool
-    content: str | None
-    method: str = "PUT"
-
-    @property
-    def etag(self) -> str:
-        return f'W/"{self.version_id}"'
-
-    @property
-    def location(self) -> str:
-        return f"{self.resource_type}/{self.id}/_history/{self.version_id}"
-
-    def json(self) -> dict[str, Any]:
-        if self.content is None:
-            raise ValueError(f"{self.resource_type}/{self.id} version {self.version_id} is deleted")
-        return json.loads(self.content)
-
-    @classmethod
-    def from_row(cls, row: Any) -> StoredResource:
-        """From an ORM row or a Core row of the resource or resource_version table."""
-        return cls(row.resource_type, row.id, row.version_id, as_utc(row.last_updated),
-                   row.content is None, row.content, getattr(row, "method", "PUT"))
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    stored: StoredResource
-    created: bool
-    changed: bool = True
-
-
-def parse_etag(value: str) -> int:
-    match = ETAG_PATTERN.match(value.strip())
-    if not match:
-        raise FhirError(400, "invalid", f"If-Match must be an ETag like W/\"3\", got {value!r}")
-    return int(match.group(1))
 
 
 class Repository:
@@ -583,26 +526,6 @@ def _check_mutable(resource_type: str) -> None:
         raise FhirError(403, "forbidden",
                         f"{resource_type} records are append-only; they cannot be changed or "
                         f"deleted")
-
-
-def with_meta(resource: dict[str, Any], resource_type: str, resource_id: str, version: int,
-               moment: datetime) -> dict[str, Any]:
-    meta = dict(resource.get("meta") or {})
-    meta["versionId"] = str(version)
-    meta["lastUpdated"] = format_instant(moment)
-    body = {k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta")}
-    return {"resourceType": resource_type, "id": resource_id, "meta": meta, **body}
-
-
-def comparable(resource: dict[str, Any]) -> dict[str, Any]:
-    meta = {k: v for k, v in (resource.get("meta") or {}).items()
-            if k not in ("versionId", "lastUpdated")}
-    body = {k: v for k, v in resource.items() if k != "meta"}
-    return body | ({"meta": meta} if meta else {})
-
-
-def same_content(stored_json: str, resource: dict[str, Any]) -> bool:
-    return comparable(json.loads(stored_json)) == comparable(resource)
 
 
 def _parse_query(query: str) -> list[tuple[str, str]]:

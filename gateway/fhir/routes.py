@@ -23,9 +23,10 @@ from gateway.fhir.patch import (
     apply_merge_patch,
 )
 from gateway.fhir.rendering import history_bundle, resource_text, searchset
-from gateway.fhir.repository import ID_PATTERN, StoredResource, WriteResult
+from gateway.fhir.repository import ID_PATTERN
 from gateway.fhir.resource_types import is_supported
 from gateway.fhir.services import services
+from gateway.fhir.versions import StoredResource, WriteResult
 
 # The app factory adds the request's AuditEvent as an after-request hook of this blueprint
 # (gateway/audit/access.py), so the REST layer knows nothing of the audit trail.

@@ -64,7 +64,8 @@ from gateway.mappings.context import DEFAULT_MEDICAID_SYSTEM
 from gateway.privacy.minimum_necessary import AGENCY_IDENTIFIER_SYSTEMS, shared_identifier
 
 if TYPE_CHECKING:
-    from gateway.fhir.repository import Repository, StoredResource
+    from gateway.fhir.repository import Repository
+from gateway.fhir.versions import StoredResource
 
 CERTAIN = 0.95   # at or above: link (match-grade "certain")
 PROBABLE = 0.75  # at or above (below CERTAIN): "probable", else "possible"

@@ -21,7 +21,8 @@ from gateway.auth import SYSTEM
 from gateway.care import followup
 from gateway.fhir import search
 from gateway.fhir.errors import FhirError
-from gateway.fhir.repository import Repository, StoredResource, format_instant
+from gateway.fhir.repository import Repository
+from gateway.fhir.versions import StoredResource, format_instant
 from gateway.mappings.codes import TASK_REFERRAL
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from gateway.audit.verify import verify_chain
 from gateway.auth import SYSTEM
 from gateway.db.models import AuditChainRow, Base, ResourceRow
 from gateway.fhir.errors import FhirError
-from gateway.fhir.repository import as_utc
+from gateway.fhir.versions import as_utc
 from gateway.state import GatewayState
 
 from .builders import operator_disclosure, partner_disclosure, record_events

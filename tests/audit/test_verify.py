@@ -11,7 +11,7 @@ from sqlalchemy import text
 from gateway.audit.chain import defer_links
 from gateway.audit.verify import VerifyResult, verify_chain
 from gateway.auth import SYSTEM
-from gateway.fhir.repository import to_json
+from gateway.fhir.versions import to_json
 from gateway.state import GatewayState
 
 from .builders import chain_seqs, operator_disclosure, partner_disclosure, record_events

@@ -27,7 +27,9 @@ def world(app, client, partners):
             body = consent(state, f"p-{state}", partner_file(partner_id))
             if body is not None:
                 everything.append((state, body))
-    for _, resource in everything:
+    # Stored in an order where what is referred to exists first (a local reference must name
+    # a stored resource): Goals before the CarePlan that lists them.
+    for _, resource in sorted(everything, key=lambda item: item[1]["resourceType"] == "CarePlan"):
         if resource["resourceType"] == "AuditEvent":
             response = client.post("/fhir/AuditEvent", json=resource, headers=OPERATOR)
             resource["id"] = response.get_json()["id"]
