@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Request, Response
 
+from gateway.fhir import json_text
 from gateway.fhir.errors import FhirError
 
 FHIR_JSON = "application/fhir+json"
@@ -48,13 +49,9 @@ def json_body(request: Request) -> Any:
     if not raw.strip():
         raise FhirError(400, "invalid", "the request body is empty")
     try:
-        return json.loads(raw)
+        return json_text.loads(raw)
     except UnicodeDecodeError:
         raise FhirError(400, "invalid", "the request body is not UTF-8") from None
-    except json.JSONDecodeError as error:
-        raise FhirError(400, "invalid",
-                        f"the request body is not valid JSON: {error.msg} at line {error.lineno} "
-                        f"column {error.colno}") from None
 
 
 @dataclass(frozen=True)

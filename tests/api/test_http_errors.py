@@ -113,3 +113,21 @@ def test_scopes_limit_what_a_principal_may_do():
     assert not scope_permits(frozenset({"system/*.rs"}), "Consent", "u")
     assert scope_permits(frozenset({"system/Task.cruds"}), "Task", "d")
     assert not scope_permits(frozenset({"user/*.*"}), "Task", "r")
+
+
+def test_a_repeated_json_property_is_refused_with_its_path(client, auth):
+    body = '{"resourceType":"Patient","name":[{"family":"Roe","family":"Doe"}]}'
+    response = client.post("/fhir/Patient", data=body,
+                           headers={**auth, "Content-Type": "application/fhir+json"})
+    assert_outcome(response, 400)
+    assert response.get_json()["issue"][0]["expression"] == ["Patient.name[0].family"]
+    assert client.get("/fhir/Patient", headers=auth).get_json()["total"] == 0
+
+
+@pytest.mark.parametrize("body", ['{"resourceType":"Patient","extension":' + "[" * 990
+                                  + "]" * 990 + "}", "[" * 5000 + "]" * 5000])
+def test_json_nested_absurdly_deep_is_a_400_not_a_500(client, auth, body):
+    response = client.post("/fhir/Patient", data=body,
+                           headers={**auth, "Content-Type": "application/fhir+json"})
+    assert_outcome(response, 400)
+    assert "nested more than" in response.get_json()["issue"][0]["diagnostics"]
