@@ -116,9 +116,12 @@ class SearchParameterRegistry:
 
     @classmethod
     def from_definitions(cls, definitions: Iterable[Mapping[str, Any]],
-                         model: StructureModel) -> SearchParameterRegistry:
-        """Compile ``definitions`` (SearchParameter-like dicts) for every type they apply to."""
-        types = sorted(model.resource_types)
+                         model: StructureModel, resource_types: Iterable[str] | None = None
+                         ) -> SearchParameterRegistry:
+        """Compile ``definitions`` (SearchParameter-like dicts) for every type they apply to,
+        among ``resource_types`` (default: every type of the model)."""
+        types = sorted(model.resource_types if resource_types is None
+                       else set(resource_types) & set(model.resource_types))
         params: list[SearchParam] = []
         unsupported: dict[str, list[UnsupportedParam]] = {}
         names = set(model.resource_types)
@@ -214,4 +217,8 @@ def _description(text: str, resource_type: str) -> str:
 def _default_registry() -> SearchParameterRegistry:
     with DEFINITIONS_FILE.open(encoding="utf-8") as handle:
         definitions = json.load(handle)["definitions"]
-    return SearchParameterRegistry.from_definitions(definitions, StructureModel.load())
+    # The file holds the parameters of the types the gateway stores (and its containers); the
+    # model knows every R4 type, but only those are searched and indexed.
+    searched = {base for d in definitions for base in d.get("base", [])}
+    return SearchParameterRegistry.from_definitions(definitions, StructureModel.load(),
+                                                    searched)
