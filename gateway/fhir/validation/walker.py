@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .bundle_rules import check_bundle
 from .contained import ContainedScope, check_contained_resource
 from .issues import ValidationIssue
 from .model import ElementDef, Kind, Model, Prop, TypeNode
@@ -63,6 +64,8 @@ class Walker:
             return
         outer_scope, self._scope = self._scope, ContainedScope(resource)
         self._object(node, resource, expression, depth)
+        if node.name == "Bundle":
+            check_bundle(resource, expression, self._error)
         self._scope.check_unreferenced(resource, expression, self._error)
         self._scope = outer_scope
 
