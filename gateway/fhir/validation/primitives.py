@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .narrative import xhtml_error
+
 SYSTEM_PREFIX = "http://hl7.org/fhirpath/System."
 REGEX_EXTENSION = "http://hl7.org/fhir/StructureDefinition/regex"
 
@@ -88,14 +90,10 @@ def _base64_error(value: str) -> str | None:
     return f"{show(value)} is not valid base64Binary ({FORMAT_HINTS['base64Binary']})"
 
 
-def _xhtml_error(value: str) -> str | None:
-    if value.lstrip().startswith("<div"):
-        return None
-    return "Narrative xhtml must be a single XHTML <div> element"
 
 
 EXTRA_CHECKS = {"date": _calendar_error, "dateTime": _calendar_error, "instant": _calendar_error,
-                "base64Binary": _base64_error, "xhtml": _xhtml_error}
+                "base64Binary": _base64_error, "xhtml": xhtml_error}
 REGEX_REPLACED = frozenset({"base64Binary"})
 
 
