@@ -337,6 +337,18 @@ class Repository:
                             f"{query!r} match more than one {resource_type}")
         return self.delete(resource_type, matches[0].id) if matches else None
 
+    def conditional_patch(self, resource_type: str, query: str,
+                          change: Callable[[dict[str, Any]], dict[str, Any]], *,
+                          if_match: str | None = None) -> WriteResult:
+        """``PATCH Type?query``: the one match is patched; none is 404, several 412."""
+        matches = self.find(resource_type, query)
+        if len(matches) != 1:
+            raise FhirError(412 if matches else 404,
+                            "multiple-matches" if matches else "not-found",
+                            f"a conditional patch's criteria must match exactly one "
+                            f"{resource_type}; {query!r} matches {len(matches)}")
+        return self.patch(resource_type, matches[0].id, change, if_match=if_match)
+
     def patch(self, resource_type: str, resource_id: str,
               change: Callable[[dict[str, Any]], dict[str, Any]], *,
               if_match: str | None = None) -> WriteResult:

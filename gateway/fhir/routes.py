@@ -257,13 +257,8 @@ def conditional_patch(resource_type: str) -> Response:
     change = patch_body()
     prefer = Prefer.parse(request.headers.get("Prefer"))
     with services().writing(g.principal) as repository:
-        matches = repository.find(resource_type, query)
-        if len(matches) != 1:
-            raise FhirError(412 if matches else 404, "multiple-matches" if matches else
-                            "not-found", f"a conditional patch's criteria must match exactly "
-                            f"one {resource_type}; {query!r} matches {len(matches)}")
-        result = repository.patch(resource_type, matches[0].id, change,
-                                  if_match=request.headers.get("If-Match"))
+        result = repository.conditional_patch(resource_type, query, change,
+                                              if_match=request.headers.get("If-Match"))
     return write_response(result, prefer)
 
 

@@ -160,3 +160,17 @@ def test_elements_may_name_resource_type_and_id(client, auth):
                         headers=auth).get_json()
     shown = bundle["entry"][0]["resource"]
     assert set(shown) == {"resourceType", "id", "meta", "name"}
+
+
+def test_conditional_patch_patches_the_one_match(client, auth):
+    created(client, auth, identifier=[{"system": AGENCY, "value": "C-91"}])
+    json_patch = {**auth, "Content-Type": "application/json-patch+json"}
+    body = [{"op": "replace", "path": "/gender", "value": "other"}]
+    one = client.patch(f"/fhir/Patient?identifier={AGENCY}|C-91", json=body, headers=json_patch)
+    assert one.status_code == 200 and one.get_json()["gender"] == "other"
+    none = client.patch(f"/fhir/Patient?identifier={AGENCY}|C-00", json=body, headers=json_patch)
+    assert none.status_code == 404
+    created(client, auth, identifier=[{"system": AGENCY, "value": "C-91"}])
+    several = client.patch(f"/fhir/Patient?identifier={AGENCY}|C-91", json=body,
+                           headers=json_patch)
+    assert several.status_code == 412
