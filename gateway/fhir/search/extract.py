@@ -9,13 +9,20 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from gateway.fhir.search.dates import date_range, period_range
 from gateway.fhir.search.references import parse_reference
 
-if TYPE_CHECKING:
-    from gateway.fhir.search.registry import SearchParam
+
+class SearchParam(Protocol):
+    """What extraction needs of a search parameter (registry.SearchParam is one)."""
+
+    code: str
+    type: str
+    targets: tuple[str, ...]
+    extractor: Any  # a compiled FHIRPath expression (expressions.py), or None
+
 
 # Column widths of the index tables (gateway/db/models.py).
 TOKEN_WIDTH, STRING_WIDTH, URL_WIDTH = 255, 512, 1024
