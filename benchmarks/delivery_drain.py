@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from sqlalchemy import Engine, text
@@ -45,6 +45,9 @@ from benchmarks import plan as targets
 from benchmarks.databases import analyze, postgres_database
 from benchmarks.profiling import Profile, _summarize
 from benchmarks.servers import _clean_env, _process, free_port
+
+if TYPE_CHECKING:  # the benchmark imports the gateway lazily, after its environment is set
+    from gateway.state import GatewayState
 
 HOST = "127.0.0.1"
 FHIR_JSON = "application/fhir+json"
@@ -242,7 +245,7 @@ def _state(database_url: str) -> Any:
     return create_app(Config(database_url=database_url)).extensions["gateway"]
 
 
-def _register_partner(state: Any, base_url: str) -> None:
+def _register_partner(state: GatewayState, base_url: str) -> None:
     from gateway.auth import SYSTEM
     from gateway.partners.registry import Partner, PartnerRegistry
 
@@ -308,7 +311,7 @@ def consumer_records(patient: str) -> list[dict[str, Any]]:
     ]
 
 
-def _seed(state: Any, indexes: range, log: Log, prefix: str = "drain") -> list[str]:
+def _seed(state: GatewayState, indexes: range, log: Log, prefix: str = "drain") -> list[str]:
     """Store the consumers through the repository, ``SEED_CHUNK`` to a transaction."""
     from gateway.auth import SYSTEM
 
@@ -520,7 +523,7 @@ def _plain_loop(receiver: Receiver, ids: list[str], bundles: list[dict[str, Any]
 
 # -- where the time goes --------------------------------------------------------------------------
 
-def _profile(state: Any, database_url: str, workers: int, batch_size: int, timeout: float,
+def _profile(state: GatewayState, database_url: str, workers: int, batch_size: int, timeout: float,
              log: Log, offset: int, consumers: int, workdir: Path) -> Profile:
     """Seed ``consumers`` more and drain them with every worker under cProfile (merged)."""
     _seed(state, range(offset, offset + consumers), log)
