@@ -49,7 +49,7 @@ STORED_TYPES = [
 ]
 
 ELEMENT_KEYS = ("id", "path", "sliceName", "min", "max", "type", "binding", "contentReference",
-                "maxLength")
+                "maxLength", "isSummary")
 BINDING_KEYS = ("strength", "valueSet")
 # Kept on each element type: ``profile`` names the constraint a data type must also meet (e.g.
 # Range.low is a SimpleQuantity), ``extension`` carries a primitive's regex and FHIR type.

@@ -6,14 +6,18 @@ from typing import Any
 from urllib.parse import urlencode
 
 from gateway.fhir import search
-from gateway.fhir.elements import apply_elements
+from gateway.fhir.elements import SHAPING_MODES, apply_elements, apply_summary
 from gateway.fhir.errors import outcome
 from gateway.fhir.versions import StoredResource, format_instant
 
 
-def resource_text(stored: StoredResource, elements: list[str] | None = None) -> str:
-    """The stored text, shaped by ``_elements`` when asked (only then is it parsed)."""
+def resource_text(stored: StoredResource, elements: list[str] | None = None,
+                  summary: str | None = None) -> str:
+    """The stored text, shaped by ``_elements`` or ``_summary`` when asked (only then is it
+    parsed)."""
     assert stored.content is not None
+    if summary in SHAPING_MODES:
+        return json.dumps(apply_summary(stored.json(), summary), separators=(",", ":"))
     if not elements:
         return stored.content
     return json.dumps(apply_elements(stored.json(), elements), separators=(",", ":"))
@@ -38,7 +42,8 @@ def searchset(fhir_base: str, resource_type: str, request: search.SearchRequest,
     if result.total is not None:
         head["total"] = result.total
     head["link"] = links
-    entries = [_entry_text(fhir_base, row, "match", request.elements) for row in result.rows]
+    entries = [_entry_text(fhir_base, row, "match", request.elements, request.summary)
+               for row in result.rows]
     entries += [_entry_text(fhir_base, row, "include", None) for row in result.included]
     if request.warnings:
         entries.append(json.dumps({"resource": outcome(request.warnings),
@@ -49,10 +54,11 @@ def searchset(fhir_base: str, resource_type: str, request: search.SearchRequest,
     return text[:-1] + ',"entry":[' + ",".join(entries) + "]}"
 
 
-def _entry_text(fhir_base: str, row: Any, mode: str, elements: list[str] | None) -> str:
+def _entry_text(fhir_base: str, row: Any, mode: str, elements: list[str] | None,
+                summary: str | None = None) -> str:
     stored = StoredResource.from_row(row)
     url = json.dumps(f"{fhir_base}/{stored.resource_type}/{stored.id}")
-    return (f'{{"fullUrl":{url},"resource":{resource_text(stored, elements)},'
+    return (f'{{"fullUrl":{url},"resource":{resource_text(stored, elements, summary)},'
             f'"search":{{"mode":"{mode}"}}}}')
 
 

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, g, request
 
 from gateway.fhir import search
 from gateway.fhir.bundles import process_bundle
+from gateway.fhir.elements import SUMMARY_MODES
 from gateway.fhir.errors import FhirError, issue, outcome
 from gateway.fhir.http import Prefer, fhir_response, json_body, negotiate
 from gateway.fhir.interactions import INTERACTION_PERMISSION, OPERATION_ENDPOINTS
@@ -82,6 +83,15 @@ def version_headers(stored: StoredResource) -> dict[str, str]:
 def requested_elements() -> list[str] | None:
     raw = request.args.get("_elements")
     return [name.strip() for name in raw.split(",") if name.strip()] if raw else None
+
+
+def requested_summary() -> str | None:
+    """``_summary`` of a read (true, text, data, false; count is for searches)."""
+    raw = request.args.get("_summary")
+    if raw is not None and raw not in SUMMARY_MODES - {"count"}:
+        raise FhirError(400, "invalid", f"_summary must be true, text, data or false for a "
+                                        f"read, not {raw!r}", "_summary")
+    return raw
 
 
 def write_response(result: WriteResult, prefer: Prefer, created_status: int = 201) -> Response:
@@ -278,7 +288,8 @@ def read(resource_type: str, resource_id: str) -> Response:
     headers = version_headers(stored)
     if request.headers.get("If-None-Match") in (stored.etag, f'"{stored.version_id}"'):
         return fhir_response(None, 304, headers)
-    return fhir_response(resource_text(stored, requested_elements()), 200, headers)
+    return fhir_response(resource_text(stored, requested_elements(), requested_summary()), 200,
+                         headers)
 
 
 @bp.put("/<resource_type>/<resource_id>")
@@ -328,7 +339,7 @@ def vread(resource_type: str, resource_id: str, version_id: str) -> Response:
     checked_id(resource_id)
     with services().reading(g.principal) as repository:
         stored = repository.vread(resource_type, resource_id, version_id)
-    return fhir_response(resource_text(stored, requested_elements()), 200,
+    return fhir_response(resource_text(stored, requested_elements(), requested_summary()), 200,
                          version_headers(stored))
 
 

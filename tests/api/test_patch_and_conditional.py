@@ -174,3 +174,25 @@ def test_conditional_patch_patches_the_one_match(client, auth):
     several = client.patch(f"/fhir/Patient?identifier={AGENCY}|C-91", json=body,
                            headers=json_patch)
     assert several.status_code == 412
+
+
+def test_summary_modes_on_read_and_search(client, auth):
+    before = created(client, auth, text={"status": "generated", "div":
+                                         '<div xmlns="http://www.w3.org/1999/xhtml">Elena</div>'},
+                     maritalStatus={"text": "single"})
+    path = f"/fhir/Patient/{before['id']}"
+    summary = client.get(f"{path}?_summary=true", headers=auth).get_json()
+    # Patient.name, gender, birthDate are isSummary in R4; maritalStatus and text are not.
+    assert {"name", "gender", "birthDate"} <= set(summary)
+    assert "maritalStatus" not in summary and "text" not in summary
+    assert summary["meta"]["tag"][-1]["code"] == "SUBSETTED"
+    text = client.get(f"{path}?_summary=text", headers=auth).get_json()
+    assert set(text) == {"resourceType", "id", "meta", "text"}
+    data = client.get(f"{path}?_summary=data", headers=auth).get_json()
+    assert "text" not in data and data["maritalStatus"] == {"text": "single"}
+    full = client.get(f"{path}?_summary=false", headers=auth).get_json()
+    assert full == client.get(path, headers=auth).get_json()
+    searched = client.get(f"/fhir/Patient?_id={before['id']}&_summary=text",
+                          headers=auth).get_json()
+    assert set(searched["entry"][0]["resource"]) == {"resourceType", "id", "meta", "text"}
+    assert client.get(f"{path}?_summary=sometimes", headers=auth).status_code == 400

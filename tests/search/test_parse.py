@@ -178,12 +178,10 @@ def test_unsupported_modifiers_are_errors_even_when_lenient(registry: SearchPara
         assert caught.value.issues[0]["code"] == "not-supported"
 
 
-@pytest.mark.parametrize("summary", ["true", "text", "data"])
-def test_summary_modes_we_cannot_honor_are_refused(registry: SearchParameterRegistry,
-                                                   summary: str) -> None:
-    with pytest.raises(FhirError):
-        parse(registry, "Patient", f"_summary={summary}")
-    assert parse(registry, "Patient", "_summary=false").summary == "false"
+@pytest.mark.parametrize("summary", ["true", "text", "data", "count", "false"])
+def test_every_summary_mode_is_understood(registry: SearchParameterRegistry,
+                                          summary: str) -> None:
+    assert parse(registry, "Patient", f"_summary={summary}").summary == summary
 
 
 def test_unknown_resource_type(registry: SearchParameterRegistry) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.fhir.elements import ALWAYS_KEPT
+from gateway.fhir.elements import ALWAYS_KEPT, SUMMARY_MODES
 from gateway.fhir.errors import FhirError, issue
 from gateway.fhir.search.dates import FAR_FUTURE, FAR_PAST, date_range
 from gateway.fhir.search.extract import STRING_WIDTH, normalize
@@ -20,8 +20,6 @@ from gateway.fhir.search.references import ID_PATTERN, RELATIVE, parse_reference
 from gateway.fhir.search.registry import SearchParam, SearchParameterRegistry
 
 PREFIXES = frozenset({"eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"})
-# _summary=true|text|data would need the isSummary flags; refused rather than ignored.
-SUMMARY_VALUES = frozenset({"count", "false"})
 TOTAL_VALUES = frozenset({"none", "estimate", "accurate"})
 # fhirpy's count() sends Aidbox's _totalMethod; accepted as an alias of _total.
 _TOTAL_METHODS = {"count": "accurate", "estimate": "estimate", "none": "none"}
@@ -226,7 +224,7 @@ class _Parser:
         elif base == "_totalMethod":
             request.total_mode = _TOTAL_METHODS[_one_of(name, value, frozenset(_TOTAL_METHODS))]
         elif base == "_summary":
-            request.summary = _one_of(name, value, SUMMARY_VALUES)
+            request.summary = _one_of(name, value, SUMMARY_MODES)
             request.summary_count = request.summary == "count"
         elif base == "_elements":
             request.elements = self._elements(value)

@@ -32,10 +32,10 @@ class ElementDef:
     """One element of a type: cardinality, binding and the JSON properties it appears as."""
 
     __slots__ = ("path", "name", "min", "max", "repeats", "choice", "binding", "json_names",
-                 "variants")
+                 "variants", "summary")
 
     def __init__(self, path: str, name: str, min_: int, max_: int | None, repeats: bool,
-                 binding: str | None) -> None:
+                 binding: str | None, summary: bool = False) -> None:
         self.path = path  # definition path, e.g. "CarePlan.activity.detail.status"
         self.name = name  # "status", or "value[x]" for a choice
         self.min = min_
@@ -45,6 +45,7 @@ class ElementDef:
         self.binding = binding  # URL of the required value set, if any
         self.json_names: tuple[str, ...] = ()  # every property name incl. "_" siblings
         self.variants: tuple[Prop, ...] = ()  # one per allowed type, siblings excluded
+        self.summary = summary  # isSummary: part of a _summary=true answer
 
     @property
     def base_name(self) -> str:
@@ -179,7 +180,8 @@ class _Compiler:
             max_ = _parse_max(element["max"])
             definition = ElementDef(
                 path=element["path"], name=name, min_=element["min"], max_=max_,
-                repeats=element["max"] not in ("0", "1"), binding=_required_binding(element))
+                repeats=element["max"] not in ("0", "1"), binding=_required_binding(element),
+                summary=bool(element.get("isSummary")))
             node.elements[name] = definition
             inline = None
             if element["path"] in children:  # a backbone element defined in place
