@@ -53,8 +53,13 @@ def consent_from_record(consent: Mapping[str, Any], ctx: MappingContext,
                 for index, purpose in enumerate(required(consent, "purposes"))]
     revoked_on = consent.get("revoked_on")
     expires = consent.get("expires")
-    # The consent stops at whichever comes first, revocation or expiry.
+    # The consent stops at whichever comes first, revocation or expiry. One revoked before it
+    # took effect never was in force: its period ends where it starts (R4 per-1: start <= end),
+    # and its status is inactive; the revocation date stays in its extension.
+    effective = required(consent, "effective")
     end = min(d for d in (revoked_on, expires) if d) if (revoked_on or expires) else None
+    if end is not None and isinstance(effective, str) and end < effective:
+        end = effective
     sud = substance_use_sensitivity(ctx)
     resource = prune({
         "resourceType": "Consent",
@@ -74,7 +79,7 @@ def consent_from_record(consent: Mapping[str, Any], ctx: MappingContext,
                                                      "part2" if part2 else "hipaa")),
         "provision": {
             "type": "permit",
-            "period": period(required(consent, "effective"), end),
+            "period": period(effective, end),
             "actor": [{"role": {"coding": [dict(INFORMATION_RECIPIENT)]},
                        "reference": ctx.reference("Organization", "organization",
                                                   required(consent, "recipient"))}],

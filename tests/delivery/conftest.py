@@ -49,6 +49,9 @@ def consent(patient_id: str, organization: str, purpose: str = "TREAT",
         "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
                               "code": "patient-privacy"}]},
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "policyRule": {"coding": [{  # ppc-1 (R4): a policy or a policyRule
+            "system": "http://terminology.hl7.org/CodeSystem/consentpolicycodes",
+            "code": "hipaa-auth"}]},
         "patient": {"reference": f"Patient/{patient_id}"},
         "provision": {
             "type": "permit",

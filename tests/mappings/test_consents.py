@@ -96,3 +96,12 @@ def test_unknown_purpose_and_category(ctx: MappingContext) -> None:
     with pytest.raises(MappingError) as raised:
         consent(ctx, 0, share={"categories": ["everything"]})
     assert raised.value.path == "share.categories[0]"
+
+
+def test_revoked_before_it_took_effect_is_a_valid_consent_never_in_force(
+        ctx: MappingContext, validator: Validator) -> None:
+    resource = consent(ctx, 2, revoked_on="2023-08-01")  # effective 2023-09-01
+    assert resource["status"] == "inactive"
+    assert resource["provision"]["period"] == {"start": "2023-09-01", "end": "2023-09-01"}
+    assert resource["extension"][0]["valueDate"] == "2023-08-01"
+    assert validator.validate(resource) == []  # per-1: start is not after end

@@ -53,6 +53,10 @@ def test_consent_writes_move_the_counter_and_other_writes_do_not(app, client):
                "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
                                                "consentscope", "code": "patient-privacy"}]},
                "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+               # ppc-1 (R4): a Consent names a policy or a policyRule.
+               "policyRule": {"coding": [{
+                   "system": "http://terminology.hl7.org/CodeSystem/consentpolicycodes",
+                   "code": "hipaa-auth"}]},
                "patient": {"reference": f"Patient/{patient.get_json()['id']}"}}
     created = client.post("/fhir/Consent", json=consent, headers=OPERATOR).get_json()
     first = changes(app)
@@ -75,7 +79,10 @@ def test_the_counter_comes_back_when_its_row_is_gone(app, client):
         "resourceType": "Consent", "status": "active",
         "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
                               "code": "patient-privacy"}]},
-        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "policyRule": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/consentpolicycodes",
+            "code": "hipaa-auth"}]}},
         headers=OPERATOR)
     assert created.status_code == 201, created.get_json()
     assert changes(app) == 1

@@ -66,6 +66,8 @@ def test_parameters_resources_and_parts(validator: Validator) -> None:
         ("value", "Parameters.parameter[3].part[1].valueInteger"),
         ("structure", "Parameters.parameter[3].part[2].part[0].value"),
         ("required", "Parameters.parameter[3].part[2].part[0].name"),
+        # inv-1 (R4 base): a parameter has exactly one of value, resource, part.
+        ("invariant", "Parameters.parameter[3].part[2].part[0]"),
     }
 
 

@@ -150,6 +150,10 @@ def test_choice_type_accepts_allowed_variants(validator: Validator) -> None:
     condition["onsetAge"] = {"value": 34, "unit": "years", "system": "http://unitsofmeasure.org",
                              "code": "a"}
     condition["abatementString"] = "in remission since spring"
+    # con-4 (R4 base): an abated condition is inactive, resolved or in remission.
+    condition["clinicalStatus"] = {"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+        "code": "remission"}]}
     assert validator.validate(condition) == []
 
 

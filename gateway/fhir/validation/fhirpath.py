@@ -47,8 +47,11 @@ class Invariant:
     expression: str
     _evaluate: Callable = field(repr=False, compare=False)
 
-    def holds(self, node: object, resource: Mapping, path: str) -> bool:
-        """Whether the invariant holds on ``node`` (an instance of element ``path``)."""
+    def holds(self, node: object, resource: Mapping, path: str, *,
+              empty_holds: bool = False) -> bool:
+        """Whether the invariant holds on ``node`` (an instance of element ``path``).
+        ``empty_holds``: an empty result means the rule does not apply (the base spec's rules,
+        such as ref-1 on a Reference with only a display)."""
         context = {"resource": resource, "rootResource": resource}
         # Typing the node by its element path lets fhirpathpy resolve choices such as value[x].
         target = node if node is resource else ResourceNode.create_node(node, path)
@@ -56,7 +59,7 @@ class Invariant:
         # As the official validator: a single boolean is the answer, empty fails, else passes.
         if len(result) == 1 and isinstance(result[0], bool):
             return result[0]
-        return bool(result)
+        return bool(result) or (empty_holds and not result)
 
 
 def compile_invariant(constraint: Mapping) -> Invariant:
@@ -72,4 +75,35 @@ def compile_invariant(constraint: Mapping) -> Invariant:
     except InvariantError as exc:
         raise InvariantError(f"{key}: {exc}") from exc
     return Invariant(key, severity, constraint.get("human", key), expression,
-                     fhirpathpy.compile(expression, model=R4_MODEL))
+                     fhirpathpy.compile(expression, model=R4_MODEL, options=_OPTIONS))
+
+
+def _quiet_trace(*_: object) -> None:
+    """trace() in an invariant (ref-1 has two) writes nothing: fhirpathpy prints by default."""
+
+
+def _has_value(inputs: list) -> list[bool]:
+    """FHIRPath ``hasValue()`` (fhirpathpy lacks it): one primitive value."""
+    return [len(inputs) == 1 and isinstance(inputs[0], str | int | float | bool)
+            and not isinstance(inputs[0], dict)]
+
+
+def _resolve(inputs: list) -> list[ResourceNode]:
+    """FHIRPath ``resolve()`` without a server (fhirpathpy lacks it): what the reference's type
+    says, so ``resolve() is Practitioner`` and ``ofType(...)`` answer as far as they can
+    offline; a reference whose type is not written resolves to nothing (the rule passes)."""
+    resolved = []
+    for item in inputs:
+        text = item.get("reference") if isinstance(item, dict) else item
+        if isinstance(text, str):
+            head = text.split("?")[0].rstrip("/").split("/")
+            if len(head) >= 4 and head[-4][:1].isupper() and head[-2] == "_history":
+                head = head[:-2]
+            if len(head) >= 2 and head[-2][:1].isupper():
+                stub = {"resourceType": head[-2], "id": head[-1]}
+                resolved.append(ResourceNode.create_node(stub, head[-2]))
+    return resolved
+
+
+_OPTIONS = {"traceFn": _quiet_trace, "userInvocationTable": {
+    "hasValue": {"fn": _has_value}, "resolve": {"fn": _resolve}}}

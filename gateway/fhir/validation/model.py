@@ -32,7 +32,7 @@ class ElementDef:
     """One element of a type: cardinality, binding and the JSON properties it appears as."""
 
     __slots__ = ("path", "name", "min", "max", "repeats", "choice", "binding", "json_names",
-                 "variants", "summary")
+                 "variants", "summary", "constraints")
 
     def __init__(self, path: str, name: str, min_: int, max_: int | None, repeats: bool,
                  binding: str | None, summary: bool = False) -> None:
@@ -46,6 +46,9 @@ class ElementDef:
         self.json_names: tuple[str, ...] = ()  # every property name incl. "_" siblings
         self.variants: tuple[Prop, ...] = ()  # one per allowed type, siblings excluded
         self.summary = summary  # isSummary: part of a _summary=true answer
+        # Invariants of each value of this element, where it is not a backbone element (those
+        # are its TypeNode's).
+        self.constraints: tuple[Mapping, ...] = ()
 
     @property
     def base_name(self) -> str:
@@ -81,10 +84,13 @@ class Prop:
 class TypeNode:
     """The allowed content of one JSON object: a data type, resource or backbone element."""
 
-    __slots__ = ("name", "props", "elements", "required", "choices", "is_resource")
+    __slots__ = ("name", "props", "elements", "required", "choices", "is_resource",
+                 "constraints")
 
     def __init__(self, name: str, is_resource: bool = False) -> None:
         self.name = name  # type name or backbone path, e.g. "Period", "CarePlan.activity"
+        # The invariants (ElementDefinition.constraint) of every object of this shape.
+        self.constraints: tuple[Mapping, ...] = ()
         self.props: dict[str, Prop] = {}
         self.elements: dict[str, ElementDef] = {}  # by element name, "value[x]" for choices
         self.required: tuple[ElementDef, ...] = ()
@@ -171,6 +177,7 @@ class _Compiler:
         for element in elements[1:]:
             children[element["path"].rpartition(".")[0]].append(element)
         by_path: dict[str, TypeNode] = {elements[0]["path"]: root}
+        root.constraints = tuple(elements[0].get("constraint", ()))
         self._fill(root, elements[0]["path"], children, by_path, sd["kind"] == "resource")
 
     def _fill(self, node: TypeNode, path: str, children: Mapping[str, list[Mapping]],
@@ -186,8 +193,11 @@ class _Compiler:
             inline = None
             if element["path"] in children:  # a backbone element defined in place
                 inline = TypeNode(element["path"])
+                inline.constraints = tuple(element.get("constraint", ()))
                 by_path[element["path"]] = inline
                 self._fill(inline, element["path"], children, by_path, False)
+            else:
+                definition.constraints = tuple(element.get("constraint", ()))
             self._props(node, definition, element, inline, by_path,
                         is_resource_id=is_resource_root and name == "id")
         node.required = tuple(e for e in node.elements.values() if e.min > 0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from . import base_invariants
 from .bundle_rules import check_bundle
 from .contained import ContainedScope, check_contained_resource
 from .issues import ValidationIssue
@@ -33,6 +34,7 @@ class Walker:
         self.issues: list[ValidationIssue] = []
         self.embedded: list[tuple[dict, str]] = []  # nested resources and their expressions
         self._scope: ContainedScope | None = None  # of the resource being walked
+        self._root: dict | None = None  # the top-level resource (%resource of invariants)
         self._extension = model.types["Extension"]
 
     def _error(self, code: str, diagnostics: str, expression: str) -> None:
@@ -53,6 +55,7 @@ class Walker:
             return
         if expression is None:
             expression = node.name
+            self._root = resource
         else:
             self.embedded.append((resource, expression))
         if contained_index is not None and self._scope is not None:
@@ -123,8 +126,20 @@ class Walker:
                 self._error("required", f"{element.path} is required (minimum cardinality "
                             f"{element.min}) but missing",
                             f"{expression}.{element.base_name}")
+        if node.constraints:
+            self._invariants(node.constraints, obj, node.name, expression)
         if node is self._extension:
             self._extension_rule(obj, expression)
+
+    def _invariants(self, constraints: tuple, value: object, path: str, expression: str
+                    ) -> None:
+        """The R4 base invariants of ``value`` (an instance of ``path``)."""
+        root = self._root if self._root is not None else value
+        for invariant in base_invariants.invariants_of(constraints):
+            if base_invariants.check(invariant, value, root, path) is False:
+                self.issues.append(ValidationIssue(
+                    invariant.severity, "invariant", f"{invariant.key}: {invariant.human}",
+                    expression))
 
     def _unknown(self, node: TypeNode, key: object, expression: str) -> None:
         if not isinstance(key, str):
@@ -187,6 +202,8 @@ class Walker:
             self._error("structure", "null is not allowed here; omit the element instead",
                         expression)
             return
+        if prop.element.constraints:
+            self._invariants(prop.element.constraints, value, prop.element.path, expression)
         kind = prop.kind
         if kind is Kind.PRIMITIVE:
             problem = prop.primitive.check(value)  # type: ignore[union-attr]
