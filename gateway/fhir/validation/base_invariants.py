@@ -4,7 +4,7 @@ resource, data type and backbone element), evaluated with fhirpathpy as our prof
 Compiled on first use and kept for the process. Some are enforced natively instead, where the
 validator does it better or fhirpathpy cannot (``NATIVE``). An invariant the engine cannot
 compile or evaluate is not skipped in silence: it is logged once as a warning and listed in
-``unevaluable`` (``gateway validate --explain`` shows it; README lists the known ones).
+``unevaluable`` (by key, with the reason).
 """
 from __future__ import annotations
 
