@@ -12,6 +12,7 @@ from pathlib import Path
 
 from benchmarks import dataset
 from benchmarks import plan as targets
+from benchmarks.conformance import measure as measure_conformance
 from benchmarks.databases import Database, postgres_database, sqlite_database
 from benchmarks.delivery_drain import DrainResults
 from benchmarks.delivery_drain import measure as measure_drain
@@ -72,9 +73,12 @@ def run_all(quick: bool, databases: list[str], postgres_url: str, workdir: Path,
             failures.append(f"{name}: {type(error).__name__}: {error}")
     delivery = (_delivery(plan, workdir, postgres_url, log, failures)
                 if "postgresql" in databases else None)
+    conformance = measure_conformance(validator)
+    log(f"validator vs HL7's test cases: {conformance.same_verdict}/{conformance.cases} "
+        f"same verdict")
     return Report(machine, plan, ours, reference, validator_profile, results, failures,
                   time.monotonic() - began, command, load_average(), mapping, imports,
-                  delivery)
+                  delivery, conformance=conformance)
 
 
 def _delivery(plan: Plan, workdir: Path, postgres_url: str, log: Log, failures: list[str]

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from benchmarks import plan as targets
+from benchmarks.conformance import Conformance
+from benchmarks.conformance import render as conformance_section
 from benchmarks.delivery_drain import DrainResults
 from benchmarks.importing import ImportResults, MappingRate
 from benchmarks.inbound_messages import RESEND, SERVER_WORKERS, InboundResults
@@ -33,6 +35,7 @@ class Report:
     imports: list[ImportResults] = field(default_factory=list)
     delivery: DrainResults | None = None
     inbound: InboundResults | None = None
+    conformance: Conformance | None = None
 
 
 def verdict(passed: bool) -> str:
@@ -71,6 +74,8 @@ def render(report: Report) -> str:
     parts += ["## 5. Delivery drain rate\n", _delivery(report)]
     parts += ["## 6. Hospital messages in: $process-message and MLLP\n",
               inbound_section(report.inbound)]
+    parts += ["## 7. Validator agreement with HL7's test cases\n",
+              conformance_section(report.conformance)]
     parts += ["## Seeding\n", _seeding(report)]
     parts += ["## Where the time goes\n", _profiles(report)]
     parts += ["## Query plans at the large size\n", _plans(report)]

@@ -17,6 +17,9 @@ writes three files:
   MIME types).
 - ``search-parameters.json``: the spec's SearchParameters whose base is a type the gateway
   stores (``STORED_TYPES``).
+- ``extensions.json``: the R4 core extensions (url -> where they may be used and the value
+  types they allow), so an extension the specification defines is checked against its
+  definition.
 
 Usage: python scripts/generate_definitions.py [--package-dir DIR]
 """
@@ -105,6 +108,16 @@ def trim_structure_definition(sd: dict) -> dict:
     }
 
 
+def extension_summary(sd: dict) -> dict:
+    """Where an extension may be used (its context expressions) and its value types (none: a
+    complex extension, whose value[x] is prohibited)."""
+    value = next((e for e in sd["snapshot"]["element"] if e["path"] == "Extension.value[x]"), {})
+    types = [] if value.get("max") == "0" else [t["code"] for t in value.get("type", [])]
+    return {"contexts": [c["expression"] for c in sd.get("context", [])
+                         if c.get("type") == "element"],
+            "value_types": types}
+
+
 def flatten_concepts(concepts: list[dict]) -> list[str]:
     codes: list[str] = []
     for concept in concepts:
@@ -163,6 +176,7 @@ def main() -> int:
         type_sds = bundle_resources(r4 / "profiles-types.json")
         terminology = bundle_resources(r4 / "valuesets.json")
         search_parameters = bundle_resources(r4 / "search-parameters.json")
+        extension_sds = bundle_resources(r4 / "extension-definitions.json")
         version_info = (r4 / "version.info").read_text()
 
     if "version=4.0.1" not in version_info:
@@ -205,9 +219,13 @@ def main() -> int:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     header = {"source": PACKAGE + " dist/fhir/r4", "fhirVersion": "4.0.1",
               "generatedBy": "scripts/generate_definitions.py"}
+    extensions = {sd["url"]: extension_summary(sd) for sd in extension_sds
+                  if sd.get("resourceType") == "StructureDefinition"
+                  and sd.get("type") == "Extension"}
     for name, body in (("structure-definitions.json", structures),
                        ("valuesets.json", expansions),
-                       ("search-parameters.json", params)):
+                       ("search-parameters.json", params),
+                       ("extensions.json", extensions)):
         (OUT_DIR / name).write_text(json.dumps(header | {"definitions": body}, indent=1,
                                                sort_keys=True) + "\n")
     print(f"wrote {len(structures)} structure definitions, {len(expansions)} required value sets "

@@ -20,6 +20,10 @@ def _set(path: list[str | int]) -> Callable[[dict, object], None]:
         for step in path[:-1]:
             target = target[step]
         target[path[-1]] = value
+        # An Attachment's size must agree with its data: each is tried on its own here.
+        other = {"size": "data", "data": "size"}.get(str(path[-1]))
+        if other is not None and "attachment" in path:
+            target.pop(other, None)
     return setter
 
 

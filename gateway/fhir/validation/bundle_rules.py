@@ -1,6 +1,7 @@
 """The rules of a Bundle (R4 bundle.html, its invariants bdl-1 to bdl-12 and the fullUrl
 rules), checked where a Bundle is validated: what its type allows of each entry, unique and
-well-formed fullUrls, one ``self`` link, and the first resource of a document or message."""
+well-formed fullUrls, one link of each relation (self, first, next...), and the first resource
+of a document or message."""
 from __future__ import annotations
 
 import re
@@ -11,10 +12,11 @@ Report = Callable[[str, str, str], None]  # (code, diagnostics, expression)
 
 REQUEST_TYPES = frozenset({"batch", "transaction", "history"})
 RESPONSE_TYPES = frozenset({"batch-response", "transaction-response", "history"})
-# R4 bundle.html#bundle-unique: an absolute URL, or a urn:uuid: / urn:oid: for an entry that
-# has no RESTful location.
-_FULL_URL = re.compile(r"^(https?://\S+|urn:uuid:[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}"
-                       r"|urn:oid:[0-2](\.(0|[1-9][0-9]*))+)$")
+# R4 bundle.html#bundle-unique: an absolute URI (RFC 3986: a scheme, then the rest); a urn:uuid:
+# or urn:oid: in its own form.
+_FULL_URL = re.compile(r"^(?!urn:(uuid|oid):)[A-Za-z][A-Za-z0-9+.\-]*:\S+$"
+                       r"|^urn:uuid:[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$"
+                       r"|^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$")
 
 
 def check_bundle(bundle: dict[str, Any], expression: str, report: Report) -> None:
@@ -22,10 +24,11 @@ def check_bundle(bundle: dict[str, Any], expression: str, report: Report) -> Non
     entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
     if "total" in bundle and kind not in ("searchset", "history"):
         report("invariant", "bdl-1: total only when a search or history", f"{expression}.total")
-    selves = [link for link in bundle.get("link") or []
-              if isinstance(link, dict) and link.get("relation") == "self"]
-    if len(selves) > 1:
-        report("invariant", "a Bundle has at most one link with relation 'self'",
+    relations = [link.get("relation") for link in bundle.get("link") or []
+                 if isinstance(link, dict)]
+    for relation in sorted({r for r in relations if isinstance(r, str)
+                            and relations.count(r) > 1}):
+        report("invariant", f"a Bundle has at most one link with relation {relation!r}",
                f"{expression}.link")
     seen: dict[tuple[str, Any], int] = {}
     for index, entry in enumerate(entries):
@@ -53,8 +56,8 @@ def check_bundle(bundle: dict[str, Any], expression: str, report: Report) -> Non
                 report("invariant", "bdl-8: fullUrl cannot be a version-specific reference",
                        f"{at}.fullUrl")
             elif not _FULL_URL.match(full_url):
-                report("invalid", f"fullUrl {full_url!r} must be an absolute URL, a urn:uuid: "
-                                  f"or a urn:oid:", f"{at}.fullUrl")
+                report("invalid", f"fullUrl {full_url!r} must be an absolute URI (a well-formed "
+                                  f"urn:uuid: or urn:oid: for those)", f"{at}.fullUrl")
             resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else {}
             version = (resource.get("meta") or {}).get("versionId") \
                 if isinstance(resource.get("meta"), dict) else None

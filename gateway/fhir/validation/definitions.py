@@ -20,9 +20,16 @@ def load_definitions(name: str) -> dict[str, Any]:
     return data["definitions"]
 
 
+@lru_cache(maxsize=1)
 def structure_definitions() -> dict[str, dict]:
     """Trimmed StructureDefinitions by type name (resources, data types, primitives)."""
     return load_definitions("structure-definitions.json")
+
+
+@lru_cache(maxsize=1)
+def core_extensions() -> dict[str, dict]:
+    """The R4 core extensions by URL: their context expressions and value types."""
+    return load_definitions("extensions.json")
 
 
 def value_set_expansions() -> dict[str, dict[str, list[str]] | None]:

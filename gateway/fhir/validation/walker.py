@@ -9,17 +9,30 @@ where it would be.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
+from functools import lru_cache
 
 from . import base_invariants
 from .bundle_rules import check_bundle
 from .contained import ContainedScope, check_contained_resource
+from .definitions import core_extensions, structure_definitions
 from .issues import ValidationIssue
 from .model import ElementDef, Kind, Model, Prop, TypeNode
 from .primitives import a_json_type, show
 from .references import reference_target
 from .terminology import Terminology, code_problem, codeable_concept_problem, coding_problem
 
+# Where HL7's own 4.0.1 definitions use a core extension outside its declared context (the
+# snapshots put structuredefinition-fhir-type on ElementDefinition.type): accepted there too,
+# as HL7's validator does.
+CONTEXT_EXCEPTIONS = {
+    "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type":
+        ("ElementDefinition.type",),
+}
+# Primitive types whose "#id" value names a contained resource (R4 dom-3).
+LOCAL_URI_TYPES = frozenset({"canonical", "uri", "url"})
 # Deeper than any real resource (a Bundle of CarePlans is ~15 levels); stops runaway recursion
 # through Extension.extension, Consent.provision.provision and the like.
 MAX_DEPTH = 64
@@ -35,6 +48,10 @@ class Walker:
         self.embedded: list[tuple[dict, str]] = []  # nested resources and their expressions
         self._scope: ContainedScope | None = None  # of the resource being walked
         self._root: dict | None = None  # the top-level resource (%resource of invariants)
+        # What each object being walked is (its type, or backbone path, and the element that
+        # holds it), innermost last: the context an extension on it is used in.
+        self._holders: list[frozenset[str]] = []
+        self._via: frozenset[str] = frozenset()
         self._extension = model.types["Extension"]
 
     def _error(self, code: str, diagnostics: str, expression: str) -> None:
@@ -99,6 +116,14 @@ class Walker:
             self._error("structure", "Empty objects are not allowed; an element must have a "
                         "value or children (ele-1)", expression)
             return
+        self._holders.append(_with_ancestors(node.name) | self._via)
+        self._via = frozenset()
+        try:
+            self._object_content(node, obj, expression, depth)
+        finally:
+            self._holders.pop()
+
+    def _object_content(self, node: TypeNode, obj: dict, expression: str, depth: int) -> None:
         props = node.props
         choice_types: dict[ElementDef, str] | None = None
         for key, value in obj.items():
@@ -141,6 +166,20 @@ class Walker:
                     invariant.severity, "invariant", f"{invariant.key}: {invariant.human}",
                     expression))
 
+    def _attachment(self, value: dict, expression: str) -> None:
+        """Attachment.size is the number of bytes of the content: with the data inline, they
+        must agree (R4 datatypes.html#Attachment)."""
+        data, size = value.get("data"), value.get("size")
+        if not isinstance(data, str) or type(size) is not int:
+            return
+        try:
+            actual = len(base64.b64decode(data, validate=False))
+        except (binascii.Error, ValueError):
+            return  # the base64Binary check reports it
+        if actual != size:
+            self._error("value", f"Attachment.size is {size} but the data is {actual} bytes",
+                        f"{expression}.size")
+
     def _unknown(self, node: TypeNode, key: object, expression: str) -> None:
         if not isinstance(key, str):
             self._error("structure", f"Property name {show(key)} is not a string", expression)
@@ -161,6 +200,25 @@ class Walker:
             found = "both" if has_value else "neither"
             self._error("invariant", "ext-1: Must have either extensions or value[x], not both "
                         f"(this extension has {found})", expression)
+        definition = core_extensions().get(obj.get("url")) if isinstance(obj.get("url"), str) \
+            else None
+        if definition is None or len(self._holders) < 2:
+            return  # not an extension the R4 specification defines: its definition is unknown
+        holder = self._holders[-2]
+        contexts = [*definition["contexts"], *CONTEXT_EXCEPTIONS.get(obj["url"], ())]
+        if contexts and not any(context in holder or context == "Element"
+                                for context in contexts):
+            self._error("structure", f"The extension {obj['url']} may be used on "
+                        f"{', '.join(contexts)} only, not here ({', '.join(sorted(holder))})",
+                        expression)
+        value_types = definition["value_types"]
+        for key in obj:
+            if isinstance(key, str) and key.startswith("value") and key != "value":
+                found = key[5].lower() + key[6:]
+                if found not in value_types:
+                    allowed = ", ".join(value_types) or "none (a complex extension)"
+                    self._error("structure", f"The extension {obj['url']} takes a value of "
+                                f"type {allowed}, not {found}", f"{expression}.{key}")
 
     # Properties
 
@@ -217,6 +275,10 @@ class Walker:
                     problem = code_problem(value, expansion)  # type: ignore[arg-type]
                     if problem is not None:
                         self._error("code-invalid", problem, expression)
+            elif prop.type_code in LOCAL_URI_TYPES and isinstance(value, str) \
+                    and value.startswith("#") and self._scope is not None:
+                # dom-3: a canonical or uri "#id" refers to a contained resource as well.
+                self._scope.referenced.add(value[1:])
             return
         if not isinstance(value, dict):
             self._error("structure", f"Expected a JSON object for {prop.type_code} but found "
@@ -229,8 +291,11 @@ class Walker:
         if len(value) == 1 and "id" in value:
             self._error("structure", "An element must have a value or children, not only an "
                         "id (ele-1)", expression)
+        self._via = frozenset({prop.element.path})
         self._object(prop.node, value, expression, depth + 1)  # type: ignore[arg-type]
         type_code = prop.type_code
+        if type_code == "Attachment":
+            self._attachment(value, expression)
         if type_code == "Reference":
             self._reference(prop, value, expression)
         elif prop.element.binding is not None and type_code in ("Coding", "CodeableConcept"):
@@ -247,6 +312,7 @@ class Walker:
                 self._error("structure", "null is not allowed here; omit the element instead",
                             expression)
             else:
+                self._via = frozenset({prop.element.path, prop.type_code})
                 self._primitive_element(value, expression, depth)
             return
         if not isinstance(value, list):
@@ -259,6 +325,7 @@ class Walker:
                         f"{prop.json_name} has {len(values)}; they must align", expression)
         for index, item in enumerate(value):
             if item is not None:
+                self._via = frozenset({prop.element.path, prop.type_code})
                 self._primitive_element(item, f"{expression}[{index}]", depth)
             elif not isinstance(values, list) or index >= len(values) or values[index] is None:
                 self._error("structure", "null is only allowed where the matching value in "
@@ -304,3 +371,18 @@ class Walker:
         if target is not None and prop.targets is not None and target not in prop.targets:
             self._error("structure", f"{prop.element.path} may not refer to a {target} "
                         f"(allowed: {', '.join(sorted(prop.targets))})", expression)
+
+
+@lru_cache(maxsize=4096)
+def _with_ancestors(name: str) -> frozenset[str]:
+    """A type name with the types it specializes (Age -> Quantity -> Element), so an extension
+    whose context is a base type may be used on its specializations; a backbone path as is."""
+    structures = structure_definitions()
+    names = {name}
+    while name in structures:
+        base = (structures[name].get("baseDefinition") or "").rsplit("/", 1)[-1]
+        if not base or base in names:
+            break
+        names.add(base)
+        name = base
+    return frozenset(names)
