@@ -17,6 +17,8 @@ writes three files:
   MIME types).
 - ``search-parameters.json``: the spec's SearchParameters whose base is a type the gateway
   stores (``STORED_TYPES``).
+- ``operation-definitions.json``: HL7's OperationDefinitions of the operations the gateway
+  serves (``OPERATIONS``), served at ``/fhir/OperationDefinition/{id}``.
 - ``extensions.json``: the R4 core extensions (url -> where they may be used and the value
   types they allow), so an extension the specification defines is checked against its
   definition.
@@ -50,6 +52,9 @@ STORED_TYPES = [
     # Abstract bases the snapshots are built on.
     "Resource", "DomainResource",
 ]
+
+# The operations the gateway implements, whose HL7 OperationDefinitions it serves.
+OPERATIONS = ("Resource-validate", "Patient-match", "MessageHeader-process-message")
 
 ELEMENT_KEYS = ("id", "path", "sliceName", "min", "max", "type", "binding", "contentReference",
                 "maxLength", "isSummary")
@@ -219,13 +224,16 @@ def main() -> int:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     header = {"source": PACKAGE + " dist/fhir/r4", "fhirVersion": "4.0.1",
               "generatedBy": "scripts/generate_definitions.py"}
+    operations = {r["id"]: r for r in resource_sds
+                  if r["resourceType"] == "OperationDefinition" and r["id"] in OPERATIONS}
     extensions = {sd["url"]: extension_summary(sd) for sd in extension_sds
                   if sd.get("resourceType") == "StructureDefinition"
                   and sd.get("type") == "Extension"}
     for name, body in (("structure-definitions.json", structures),
                        ("valuesets.json", expansions),
                        ("search-parameters.json", params),
-                       ("extensions.json", extensions)):
+                       ("extensions.json", extensions),
+                       ("operation-definitions.json", operations)):
         (OUT_DIR / name).write_text(json.dumps(header | {"definitions": body}, indent=1,
                                                sort_keys=True) + "\n")
     print(f"wrote {len(structures)} structure definitions, {len(expansions)} required value sets "

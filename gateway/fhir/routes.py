@@ -27,13 +27,14 @@ from gateway.fhir.rendering import history_bundle, resource_text, searchset
 from gateway.fhir.repository import ID_PATTERN
 from gateway.fhir.resource_types import is_supported
 from gateway.fhir.services import services
+from gateway.fhir.validation.definitions import load_definitions
 from gateway.fhir.versions import StoredResource, WriteResult
 
 # The app factory adds the request's AuditEvent as an after-request hook of this blueprint
 # (gateway/audit/access.py), so the REST layer knows nothing of the audit trail.
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
-PUBLIC_ENDPOINTS = {"fhir.metadata"}
+PUBLIC_ENDPOINTS = {"fhir.metadata", "fhir.operation_definition"}
 # Query parameters that shape the response rather than select resources.
 FORMAT_PARAMS = {"_format", "_pretty"}
 
@@ -175,6 +176,17 @@ def transaction_or_batch() -> Response:
 
 
 # -- operations (gateway/fhir/operations/__init__.py) -------------------------------------------
+
+@bp.get("/OperationDefinition/<definition_id>")
+def operation_definition(definition_id: str) -> Response:
+    """HL7's OperationDefinition of an operation this server serves (public, as metadata)."""
+    served = {op.definition.rsplit("/", 1)[-1] for op in services().operations
+              if op.definition}
+    definition = load_definitions("operation-definitions.json").get(definition_id)
+    if definition is None or definition_id not in served:
+        raise FhirError(404, "not-found", f"OperationDefinition/{definition_id} is not known")
+    return fhir_response(definition)
+
 
 @bp.post("/$<operation>")
 def operation_system(operation: str) -> Response:

@@ -96,3 +96,16 @@ def test_the_capability_statement_tells_what_the_server_does(client):
     patient = next(r for r in rest["resource"] if r["type"] == "Patient")
     assert {"code": "patch"} in patient["interaction"]
     assert patient["conditionalUpdate"] is True and patient["conditionalDelete"] == "single"
+
+
+def test_the_operations_definitions_are_served(client):
+    statement = client.get("/fhir/metadata").get_json()
+    canonicals = {op["definition"] for resource in statement["rest"][0]["resource"]
+                  for op in resource.get("operation", [])}
+    canonicals |= {op["definition"] for op in statement["rest"][0]["operation"]}
+    for canonical in canonicals:
+        definition_id = canonical.rsplit("/", 1)[-1]
+        response = client.get(f"/fhir/OperationDefinition/{definition_id}")
+        assert response.status_code == 200, definition_id
+        assert response.get_json()["url"] == canonical
+    assert client.get("/fhir/OperationDefinition/Patient-everything").status_code == 404

@@ -10,7 +10,7 @@ DEFINITIONS_DIR = Path(__file__).resolve().parent.parent / "definitions" / "r4"
 FHIR_VERSION = "4.0.1"
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def load_definitions(name: str) -> dict[str, Any]:
     """The ``definitions`` object of one generated file; callers must treat it as read-only."""
     data = json.loads((DEFINITIONS_DIR / name).read_text(encoding="utf-8"))
