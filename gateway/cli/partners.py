@@ -65,11 +65,24 @@ def partners_show(partner_id: str) -> None:
               help="purposes of use it may receive for (default: by kind)")
 @click.option("--resource-type", "resource_types", multiple=True,
               help="resource types it may ever receive (default: by kind)")
+@click.option("--hl7-facility", help="its HL7 v2 sending facility (MSH-4)")
+@click.option("--mllp-source", "mllp_sources", multiple=True,
+              help="an address or CIDR its MLLP connections come from (repeatable)")
+@click.option("--hl7-timezone", help="the IANA time zone of its HL7 v2 times without offset")
+@click.option("--identifier-system", "identifier_systems", multiple=True,
+              help="a system of its own patient identifiers, its MRNs (repeatable)")
+@click.option("--jwks-url", help="where its public keys are published (https)")
+@click.option("--jwks", "jwks_file", type=click.Path(exists=True, dir_okay=False,
+                                                      path_type=Path),
+              help="a file with its public keys (a JWK Set)")
+@click.option("--submits", multiple=True,
+              help="a resource type it may create here, e.g. Task (repeatable)")
 def partners_add(files: tuple[Path, ...], **options: Any) -> None:
     """Add or replace partners: from JSON files (see fixtures/partners/), or one from options
     (gateway partners add --id ID --type physical-health --name NAME --fhir-base URL)."""
     from gateway.partners.registry import Partner, PartnerError, PartnerRegistry, from_options
 
+    options["jwks"] = _jwks(options.pop("jwks_file"))
     loaded = []
     if files and options["partner_id"]:
         raise click.UsageError("give partner FILES or --id and its options, not both")
@@ -100,6 +113,77 @@ def partners_add(files: tuple[Path, ...], **options: Any) -> None:
             click.echo(f"{'added' if created else 'replaced'} {partner.id}")
     if not files and not options["organization"]:
         _ensure_organization(loaded[0])
+
+
+def _jwks(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CliError(f"{path}: not valid JSON: {first_line(error)}") from None
+
+
+@partners.command("update")
+@click.argument("partner_id")
+@click.option("--name", help="the partner's name")
+@click.option("--fhir-base", help="its FHIR base URL")
+@click.option("--drop-folder", help="its drop folder")
+@click.option("--hl7-facility", help="its HL7 v2 sending facility (MSH-4)")
+@click.option("--mllp-source", "mllp_sources", multiple=True,
+              help="an address or CIDR its MLLP connections come from (repeatable; replaces)")
+@click.option("--hl7-timezone", help="the IANA time zone of its HL7 v2 times")
+@click.option("--identifier-system", "identifier_systems", multiple=True,
+              help="a system of its own patient identifiers (repeatable; replaces)")
+@click.option("--jwks-url", help="where its public keys are published (https)")
+@click.option("--jwks", "jwks_file", type=click.Path(exists=True, dir_okay=False,
+                                                      path_type=Path),
+              help="a file with its public keys (a JWK Set)")
+@click.option("--submits", multiple=True, help="resource types it may create (replaces)")
+@click.option("--purpose", "purposes", multiple=True, help="purposes of use (replaces)")
+@click.option("--resource-type", "resource_types", multiple=True,
+              help="resource types it may ever receive (replaces)")
+def partners_update(partner_id: str, **options: Any) -> None:
+    """Change some of a registered partner's settings; the others stay as they are
+    (gateway partners update hospital-x --hl7-facility STBRIGID --mllp-source 10.2.0.0/16)."""
+    from gateway.partners.registry import (
+        Partner,
+        PartnerError,
+        PartnerRegistry,
+        check_fhir_base,
+        hl7_endpoints,
+    )
+
+    jwks = _jwks(options.pop("jwks_file"))
+    if jwks is None and not any(options.values()):
+        raise click.UsageError("give at least one setting to change")
+    with open_sessions() as sessions, sessions() as session, session.begin():
+        registry = PartnerRegistry(session)
+        current = registry.get(partner_id)
+        if current is None:
+            raise CliError(f"no partner {partner_id!r}")
+        body = current.to_json()
+        try:
+            if options["fhir_base"]:
+                check_fhir_base(options["fhir_base"])
+            body["endpoints"] = {
+                **body["endpoints"],
+                **{key: options[key] for key in ("fhir_base", "drop_folder", "hl7_facility")
+                   if options[key]},
+                **hl7_endpoints(None, options["mllp_sources"], options["hl7_timezone"])}
+            for option, key in (("identifier_systems", "patient_identifier_systems"),
+                                ("submits", "submits"), ("purposes", "purposes"),
+                                ("resource_types", "resource_types"),
+                                ("name", "name"), ("jwks_url", "jwks_url")):
+                if options[option]:
+                    value = options[option]
+                    body[key] = list(value) if isinstance(value, tuple) else value
+            if jwks is not None:
+                body["jwks"] = jwks
+            registry.put(Partner.from_json(body))
+        except PartnerError as error:
+            raise CliError(f"{partner_id}: {error}") from None
+    click.echo(f"updated {partner_id}")
 
 
 def _ensure_organization(partner: Any) -> None:

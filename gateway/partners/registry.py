@@ -15,18 +15,21 @@ A partner file (``fixtures/partners/<id>.json``, ``gateway partners add FILE``) 
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.auth import Principal
 from gateway.db.models import PartnerRow
+from gateway.fhir.resource_types import SUPPORTED_TYPES
 from gateway.privacy.minimum_necessary import types_for
 
 # ``local`` is the agency's own case-management system, registered by the gateway itself for
@@ -35,6 +38,9 @@ KINDS = ("physical-health", "hospital", "school", "court", "other", "local")
 # What a partner of each kind may create here unless its registration says otherwise: a court
 # or probation office sends its orders (a Task with the ServiceRequest it orders).
 # A hospital sends referrals the same way (Gravity / BSeR style), besides its notifications.
+# What a partner may receive (the stored types) and submit (those, and a message's header).
+_RECEIVABLE = frozenset(SUPPORTED_TYPES)
+_SUBMITTABLE = _RECEIVABLE | {"MessageHeader"}
 DEFAULT_SUBMITS = {"court": ("Task", "ServiceRequest"), "hospital": ("Task", "ServiceRequest")}
 OUTBOUND_METHODS = ("none", "bearer", "smart")
 # Private parts of a JWK (RFC 7517/7518): never stored in the registry.
@@ -92,6 +98,11 @@ class Partner:
                 if _PRIVATE_MEMBERS & set(key):
                     raise PartnerError(f"jwks.keys[{index}]",
                                        "holds private key material; register the public key")
+        for field_name, allowed in (("resource_types", _RECEIVABLE), ("submits", _SUBMITTABLE)):
+            unknown = sorted(set(_strings(data.get(field_name, []), field_name)) - allowed)
+            if unknown:
+                raise PartnerError(field_name, f"{', '.join(unknown)}: not a resource type "
+                                               f"this server exchanges")
         jwks_url = data.get("jwks_url")
         if jwks_url is not None and not _trusted_url(jwks_url):
             raise PartnerError("jwks_url", "must be an https:// URL (http:// only on loopback, "
@@ -229,15 +240,18 @@ def from_options(*, partner_id: str, kind: str, name: str, organization: str | N
                  fhir_base: str | None = None, drop_folder: str | None = None,
                  auth_method: str = "none", token: str | None = None,
                  token_url: str | None = None, client_id: str | None = None,
-                 purposes: tuple[str, ...] = (), resource_types: tuple[str, ...] = ()
-                 ) -> Partner:
+                 purposes: tuple[str, ...] = (), resource_types: tuple[str, ...] = (),
+                 hl7_facility: str | None = None, mllp_sources: tuple[str, ...] = (),
+                 hl7_timezone: str | None = None, identifier_systems: tuple[str, ...] = (),
+                 jwks_url: str | None = None, jwks: dict[str, Any] | None = None,
+                 submits: tuple[str, ...] = ()) -> Partner:
     """A partner from command-line options (``gateway partners add --id ...``). Without an
     ``organization`` it stands for a new Organization whose id follows from its own."""
     endpoints = {k: v for k, v in (("fhir_base", fhir_base), ("drop_folder", drop_folder))
                  if v}
-    if fhir_base and not _trusted_url(fhir_base):
-        raise PartnerError("fhir_base", "must be an https:// URL (http:// only on loopback, "
-                                        "for development)")
+    endpoints.update(hl7_endpoints(hl7_facility, mllp_sources, hl7_timezone))
+    if fhir_base:
+        check_fhir_base(fhir_base)
     outbound: dict[str, Any] = {"method": auth_method}
     if auth_method == "bearer":
         if not token:
@@ -247,10 +261,50 @@ def from_options(*, partner_id: str, kind: str, name: str, organization: str | N
         if not token_url or not client_id:
             raise PartnerError("outbound_auth", "--auth smart needs --token-url and --client-id")
         outbound.update(token_url=token_url, client_id=client_id)
-    return Partner.from_json({
+    body: dict[str, Any] = {
         "id": partner_id, "type": kind, "name": name,
         "organization": organization or str(uuid.uuid5(uuid.NAMESPACE_URL,
                                                        f"partner:{partner_id}")),
         "endpoints": endpoints, "outbound_auth": outbound,
         "purposes": list(purposes or DEFAULT_PURPOSES.get(kind, ())),
-        "resource_types": list(resource_types or sorted(types_for(kind)))})
+        "resource_types": list(resource_types or sorted(types_for(kind))),
+        "patient_identifier_systems": list(identifier_systems)}
+    if submits:
+        body["submits"] = list(submits)
+    if jwks_url:
+        body["jwks_url"] = jwks_url
+    if jwks is not None:
+        body["jwks"] = jwks
+    return Partner.from_json(body)
+
+
+def check_fhir_base(url: str) -> None:
+    if not _trusted_url(url):
+        raise PartnerError("fhir_base", "must be an https:// URL (http:// only on loopback, "
+                                        "for development)")
+
+
+def hl7_endpoints(facility: str | None, sources: tuple[str, ...], timezone: str | None
+                  ) -> dict[str, str]:
+    """The HL7 v2 sender settings as ``endpoints`` entries, each checked: the MLLP source
+    addresses are CIDRs, the time zone an IANA name."""
+    endpoints: dict[str, str] = {}
+    if facility:
+        endpoints["hl7_facility"] = facility
+    for source in sources:
+        try:
+            ipaddress.ip_network(source, strict=False)
+        except ValueError:
+            raise PartnerError("endpoints.mllp_sources",
+                               f"{source!r} is not an address or CIDR (e.g. 10.2.0.0/16)") from None
+    if sources:
+        endpoints["mllp_sources"] = ",".join(sources)
+    if timezone:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise PartnerError("endpoints.hl7_timezone",
+                               f"{timezone!r} is not an IANA time zone (e.g. America/Detroit)"
+                               ) from None
+        endpoints["hl7_timezone"] = timezone
+    return endpoints
