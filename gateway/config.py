@@ -20,6 +20,8 @@ class Config:
     base_url: str = "http://127.0.0.1:8080"
     operator_keys: tuple[str, ...] = ()
     max_body_bytes: int = 5 * 1024 * 1024
+    # The largest HL7 v2 message taken, over MLLP and over HTTP (POST /hl7v2) alike.
+    hl7_max_message_bytes: int = 1 << 20
     default_page_size: int = 50
     max_page_size: int = 1000
     profiles_dir: Path = PROJECT_ROOT / "profiles"
@@ -75,6 +77,8 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
         base_url=env.get("GATEWAY_BASE_URL") or config.base_url,
         operator_keys=_keys(env.get("GATEWAY_OPERATOR_KEYS")),
         max_body_bytes=int(env.get("GATEWAY_MAX_BODY_BYTES") or config.max_body_bytes),
+        hl7_max_message_bytes=int(env.get("GATEWAY_HL7_MAX_MESSAGE_BYTES")
+                                  or config.hl7_max_message_bytes),
         prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR"),
         agency_organization=env.get("GATEWAY_AGENCY_ORGANIZATION") or None,
         var_dir=Path(env["GATEWAY_VAR_DIR"]) if env.get("GATEWAY_VAR_DIR") else config.var_dir,

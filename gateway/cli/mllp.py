@@ -108,7 +108,8 @@ def _serve_mllp(config: Config, host: str, port: int, handed_by: Any = None) -> 
         try:
             server = MllpServer(host, port,
                                 lambda raw, peer: receive_hl7(state, raw, peer=peer),
-                                allowed, listen=handed_by is None)
+                                allowed, listen=handed_by is None,
+                                max_message_bytes=config.hl7_max_message_bytes)
         except (OSError, ValueError) as error:
             raise _cannot_listen(host, port, error) from None
         if handed_by is None:

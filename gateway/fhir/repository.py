@@ -124,7 +124,8 @@ class Repository:
 
     def vread(self, resource_type: str, resource_id: str, version_id: str) -> StoredResource:
         self.flush_versions()
-        if not version_id.isdigit():
+        # A version id is a positive integer that fits the column (2**63 - 1 at most).
+        if not version_id.isascii() or not version_id.isdigit() or len(version_id) > 18:
             raise not_found(f"{resource_type}/{resource_id}/_history", version_id)
         row = self.session.scalars(
             select(ResourceVersionRow).where(ResourceVersionRow.resource_type == resource_type,

@@ -26,6 +26,7 @@ from gateway.fhir.patch import (
 from gateway.fhir.rendering import history_bundle, resource_text, searchset
 from gateway.fhir.repository import ID_PATTERN
 from gateway.fhir.resource_types import is_supported
+from gateway.fhir.search.parse import MAX_INTEGER_PARAM
 from gateway.fhir.services import services
 from gateway.fhir.validation.definitions import load_definitions
 from gateway.fhir.versions import StoredResource, WriteResult
@@ -35,6 +36,8 @@ from gateway.fhir.versions import StoredResource, WriteResult
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
 PUBLIC_ENDPOINTS = {"fhir.metadata", "fhir.operation_definition"}
+# The largest POST _search body: parameters, which a URL would carry in 8 kB.
+MAX_SEARCH_BODY = 64 * 1024
 # Query parameters that shape the response rather than select resources.
 FORMAT_PARAMS = {"_format", "_pretty"}
 
@@ -153,8 +156,10 @@ def int_param(name: str, default: int, maximum: int | None = None) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit():
-        raise FhirError(400, "invalid", f"{name} must be a non-negative integer", name)
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10 \
+            or int(raw) > MAX_INTEGER_PARAM:
+        raise FhirError(400, "invalid", f"{name} must be a non-negative integer of at most "
+                                        f"{MAX_INTEGER_PARAM:,}", name)
     return min(int(raw), maximum) if maximum is not None else int(raw)
 
 
@@ -224,6 +229,9 @@ def search_type(resource_type: str) -> Response:
     if request.method == "POST" and request.mimetype != "application/x-www-form-urlencoded":
         raise FhirError(415, "not-supported",
                         "POST _search takes application/x-www-form-urlencoded parameters")
+    if request.method == "POST" and (request.content_length or 0) > MAX_SEARCH_BODY:
+        raise FhirError(413, "too-costly", f"a _search body may be at most {MAX_SEARCH_BODY:,} "
+                                           f"bytes (search parameters, not content)")
     search_request = search.parse_search(
         resource_type, query_params(), state.search_registry, lenient=prefer.lenient,
         default_count=state.config.default_page_size, max_count=state.config.max_page_size,

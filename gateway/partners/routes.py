@@ -7,6 +7,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.config import Config
+from gateway.db.engine import begin_write
 from gateway.partners.smart import OAuthError, TokenService, smart_configuration
 
 bp = Blueprint("partners", __name__)
@@ -42,6 +43,9 @@ def token() -> tuple[Response, int, dict[str, str]]:
         # A refused request commits nothing (its jti stays unrecorded); an issued token and
         # the jti that bought it commit together.
         with state.session_factory() as session, session.begin():
+            # The token and its jti are written: take the write lock up front (SQLite's
+            # BEGIN IMMEDIATE), not midway, where concurrent requests deadlock on it.
+            begin_write(session)
             issued = TokenService(session, state.config.base_url).issue(form)
     except OAuthError as error:
         headers = dict(NO_STORE)

@@ -76,6 +76,27 @@ def smart_configuration(base_url: str) -> dict[str, Any]:
     }
 
 
+# The jti column's width (models.ClientAssertionRow): a longer one is refused, not truncated.
+MAX_JTI = 200
+# exp is seconds since the epoch; anything past the year 9999 is no time at all.
+MAX_EXP = 253_402_300_799
+
+
+def _check_claim_types(claims: dict[str, Any]) -> None:
+    """Every claim the checks read, of the type RFC 7519 gives it (a bad one is the client's
+    error, never a 500): exp a NumericDate, jti, iss and sub strings."""
+    exp = claims.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, int | float) or not 0 < exp <= MAX_EXP:
+        raise OAuthError("invalid_client", "client_assertion exp must be a NumericDate "
+                                           "(seconds since 1970)")
+    for name in ("jti", "iss", "sub"):
+        if not isinstance(claims.get(name), str) or not claims[name]:
+            raise OAuthError("invalid_client", f"client_assertion {name} must be a string")
+    if len(claims["jti"]) > MAX_JTI:
+        raise OAuthError("invalid_client", f"client_assertion jti may be at most {MAX_JTI} "
+                                           f"characters")
+
+
 def token_endpoint(base_url: str) -> str:
     return f"{base_url.rstrip('/')}/auth/token"
 
@@ -152,6 +173,7 @@ class TokenService:
         if claims is None:
             raise OAuthError("invalid_client", "client_assertion signature does not match "
                                                "any of the client's registered keys")
+        _check_claim_types(claims)
         expires = datetime.fromtimestamp(claims["exp"], UTC)
         if expires - self.now() > MAX_ASSERTION_LIFETIME:
             raise OAuthError("invalid_client", "client_assertion exp is more than five "

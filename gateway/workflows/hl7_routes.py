@@ -23,6 +23,10 @@ ER7 = "x-application/hl7-v2+er7"
 def receive() -> Response:
     state = gateway_state()
     principal = state.authenticate(request.headers.get("Authorization"))
+    limit = state.config.hl7_max_message_bytes
+    if (request.content_length or 0) > limit:
+        raise FhirError(413, "too-costly", f"an HL7 v2 message may be at most {limit:,} bytes "
+                                           f"(GATEWAY_HL7_MAX_MESSAGE_BYTES), as over MLLP")
     if principal.kind != "partner":
         raise FhirError(403, "forbidden", "HL7 v2 messages are sent by a registered hospital "
                                           "partner with its own access token")

@@ -250,3 +250,12 @@ def test_a_message_sent_again_is_audited_as_a_repeat(client, auth, any_facility,
                                   "ontology/DCM|110107&_count=10")
     assert len(events) == 2
     assert sum("received again" in e.get("outcomeDesc", "") for e in events) == 1
+
+
+def test_an_http_message_over_the_mllp_limit_is_413_before_anything_reads_it(
+        client, hospital_headers):
+    body = b"MSH|^~\\&|" + b"x" * (1 << 20)
+    response = client.post("/hl7v2", data=body,
+                           headers={**hospital_headers, "Content-Type": ER7})
+    assert response.status_code == 413
+    assert "at most 1,048,576 bytes" in response.get_json()["issue"][0]["diagnostics"]

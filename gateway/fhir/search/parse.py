@@ -19,6 +19,8 @@ from gateway.fhir.search.extract import STRING_WIDTH, normalize
 from gateway.fhir.search.references import ID_PATTERN, RELATIVE, parse_reference
 from gateway.fhir.search.registry import SearchParam, SearchParameterRegistry
 
+# NUL and the other C0 controls are never part of a search value (and PostgreSQL refuses NUL).
+_CONTROL = re.compile("[\x00-\x1f\ud800-\udfff]")
 PREFIXES = frozenset({"eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"})
 TOTAL_VALUES = frozenset({"none", "estimate", "accurate"})
 # fhirpy's count() sends Aidbox's _totalMethod; accepted as an alias of _total.
@@ -167,6 +169,8 @@ def parse_search(resource_type: str, params: list[tuple[str, str]],
         if name in _TRANSPORT_PARAMS:
             continue
         try:
+            if _CONTROL.search(name) or _CONTROL.search(value):
+                raise _Invalid("search parameters may not contain control characters")
             if name in _SINGLE_RESULT_PARAMS and name in seen:
                 raise _Invalid(f"{name} may appear only once")
             seen.add(name)
@@ -233,7 +237,12 @@ class _Parser:
         elif base in ("_include", "_revinclude"):
             reverse = base == "_revinclude"
             found = self._includes(name, value, reverse)
-            (request.revincludes if reverse else request.includes).extend(found)
+            kept = request.revincludes if reverse else request.includes
+            # The same include twice is one include (a client, or a hostile one, may repeat).
+            kept.extend(include for include in found if include not in kept)
+            if len(request.includes) + len(request.revincludes) > MAX_INCLUDES:
+                raise _Invalid(f"at most {MAX_INCLUDES} different _include and _revinclude "
+                               f"parameters may be given")
         else:
             criterion = self._criterion(name, value, self.resource_type)
             if criterion is None:
@@ -472,9 +481,18 @@ def _date(name: str, item: str) -> DateValue:
     return DateValue(prefix, low, high)
 
 
+# How many different _include and _revinclude a search may ask for.
+MAX_INCLUDES = 32
+# The largest _count or _offset taken: beyond it a number could not be a page of anything
+# (and above 2**63 - 1 no database takes it).
+MAX_INTEGER_PARAM = 1_000_000_000
+
+
 def _non_negative(name: str, value: str) -> int:
-    if not value.isdigit():
+    if not value.isascii() or not value.isdigit():
         raise _Invalid(f"{name} must be a non-negative integer, not {value!r}")
+    if len(value) > 10 or int(value) > MAX_INTEGER_PARAM:
+        raise _Invalid(f"{name} must be at most {MAX_INTEGER_PARAM:,}, not {value[:20]!r}")
     return int(value)
 
 
