@@ -61,6 +61,10 @@ def consent(patient_id: str, organization: str) -> dict:
         "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
                               "code": "patient-privacy"}]},
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        # ppc-1 (R4): a Consent names a policy or a policyRule.
+        "policyRule": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/consentpolicycodes",
+            "code": "hipaa-auth"}]},
         "patient": {"reference": f"Patient/{patient_id}"},
         "provision": {
             "type": "permit", "period": {"start": "2020-01-01", "end": "2099-12-31"},

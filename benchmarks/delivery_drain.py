@@ -278,6 +278,10 @@ def consent(patient: str) -> dict[str, Any]:
         "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
                               "code": "patient-privacy"}]},
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        # ppc-1 (R4): a Consent names a policy or a policyRule.
+        "policyRule": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/consentpolicycodes",
+            "code": "hipaa-auth"}]},
         "patient": {"reference": f"Patient/{patient}"},
         "provision": {
             "type": "permit",
