@@ -131,3 +131,12 @@ def test_json_nested_absurdly_deep_is_a_400_not_a_500(client, auth, body):
                            headers={**auth, "Content-Type": "application/fhir+json"})
     assert_outcome(response, 400)
     assert "nested more than" in response.get_json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_bodies_are_utf8_only(client, auth, encoding):
+    body = '{"resourceType":"Patient","name":[{"family":"Roe"}]}'.encode(encoding)
+    response = client.post("/fhir/Patient", data=body,
+                           headers={**auth, "Content-Type": "application/fhir+json"})
+    assert_outcome(response, 400)
+    assert client.get("/fhir/Patient", headers=auth).get_json()["total"] == 0
