@@ -48,6 +48,28 @@ def partners_show(partner_id: str) -> None:
     click.echo(json.dumps(partner.to_json(), indent=2))
 
 
+def onboarding_options(command: Any) -> Any:
+    """The options ``partners add`` and ``partners update`` share: what an HL7 v2 sender and
+    a SMART client need (for update, a repeatable option replaces the list)."""
+    options = [
+        click.option("--hl7-facility", help="its HL7 v2 sending facility (MSH-4)"),
+        click.option("--mllp-source", "mllp_sources", multiple=True,
+                     help="an address or CIDR its MLLP connections come from (repeatable)"),
+        click.option("--hl7-timezone",
+                     help="the IANA time zone of its HL7 v2 times without offset"),
+        click.option("--identifier-system", "identifier_systems", multiple=True,
+                     help="a system of its own patient identifiers, its MRNs (repeatable)"),
+        click.option("--jwks-url", help="where its public keys are published (https)"),
+        click.option("--jwks", "jwks_file", help="a file with its public keys (a JWK Set)",
+                     type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+        click.option("--submits", multiple=True,
+                     help="a resource type it may create here, e.g. Task (repeatable)"),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @partners.command("add")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--id", "partner_id", help="the partner's id (instead of FILES)")
@@ -65,18 +87,7 @@ def partners_show(partner_id: str) -> None:
               help="purposes of use it may receive for (default: by kind)")
 @click.option("--resource-type", "resource_types", multiple=True,
               help="resource types it may ever receive (default: by kind)")
-@click.option("--hl7-facility", help="its HL7 v2 sending facility (MSH-4)")
-@click.option("--mllp-source", "mllp_sources", multiple=True,
-              help="an address or CIDR its MLLP connections come from (repeatable)")
-@click.option("--hl7-timezone", help="the IANA time zone of its HL7 v2 times without offset")
-@click.option("--identifier-system", "identifier_systems", multiple=True,
-              help="a system of its own patient identifiers, its MRNs (repeatable)")
-@click.option("--jwks-url", help="where its public keys are published (https)")
-@click.option("--jwks", "jwks_file", type=click.Path(exists=True, dir_okay=False,
-                                                      path_type=Path),
-              help="a file with its public keys (a JWK Set)")
-@click.option("--submits", multiple=True,
-              help="a resource type it may create here, e.g. Task (repeatable)")
+@onboarding_options
 def partners_add(files: tuple[Path, ...], **options: Any) -> None:
     """Add or replace partners: from JSON files (see fixtures/partners/), or one from options
     (gateway partners add --id ID --type physical-health --name NAME --fhir-base URL)."""
@@ -129,23 +140,14 @@ def _jwks(path: Path | None) -> dict[str, Any] | None:
 @click.option("--name", help="the partner's name")
 @click.option("--fhir-base", help="its FHIR base URL")
 @click.option("--drop-folder", help="its drop folder")
-@click.option("--hl7-facility", help="its HL7 v2 sending facility (MSH-4)")
-@click.option("--mllp-source", "mllp_sources", multiple=True,
-              help="an address or CIDR its MLLP connections come from (repeatable; replaces)")
-@click.option("--hl7-timezone", help="the IANA time zone of its HL7 v2 times")
-@click.option("--identifier-system", "identifier_systems", multiple=True,
-              help="a system of its own patient identifiers (repeatable; replaces)")
-@click.option("--jwks-url", help="where its public keys are published (https)")
-@click.option("--jwks", "jwks_file", type=click.Path(exists=True, dir_okay=False,
-                                                      path_type=Path),
-              help="a file with its public keys (a JWK Set)")
-@click.option("--submits", multiple=True, help="resource types it may create (replaces)")
+@onboarding_options
 @click.option("--purpose", "purposes", multiple=True, help="purposes of use (replaces)")
 @click.option("--resource-type", "resource_types", multiple=True,
               help="resource types it may ever receive (replaces)")
 def partners_update(partner_id: str, **options: Any) -> None:
-    """Change some of a registered partner's settings; the others stay as they are
-    (gateway partners update hospital-x --hl7-facility STBRIGID --mllp-source 10.2.0.0/16)."""
+    """Change some of a registered partner's settings; the others stay as they are (a
+    repeatable option, when given, replaces the whole list):
+    gateway partners update hospital-x --hl7-facility STBRIGID --mllp-source 10.2.0.0/16."""
     from gateway.partners.registry import (
         Partner,
         PartnerError,
