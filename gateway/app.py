@@ -36,6 +36,7 @@ from gateway.workflows import (
     process_message,
     referral_states,
 )
+from gateway.workflows.consent_routes import bp as consents_blueprint
 from gateway.workflows.hl7_routes import bp as hl7_blueprint
 from gateway.workflows.match_routes import bp as matches_blueprint
 from gateway.workflows.referral_routes import bp as referrals_blueprint
@@ -72,6 +73,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(deliveries_blueprint)
     app.register_blueprint(referrals_blueprint)
     app.register_blueprint(matches_blueprint)
+    app.register_blueprint(consents_blueprint)
     app.register_blueprint(hl7_blueprint)
     _register_domain(app, state)
     state.capability_statement = capability_statement(

@@ -18,6 +18,7 @@ class _Decided(Protocol):
     permitted: bool
     patient_id: str | None
     reason: str
+    consents: tuple[str, ...]
 
 
 @dataclass
@@ -30,11 +31,14 @@ class Disclosures:
     denied: list[str] = field(default_factory=list)
     patients: set[str] = field(default_factory=set)
     reasons: list[str] = field(default_factory=list)
+    consents: list[str] = field(default_factory=list)  # Consent ids disclosures relied on
 
     def add(self, reference: str, decision: _Decided) -> None:
         (self.disclosed if decision.permitted else self.denied).append(reference)
         if decision.patient_id:
             self.patients.add(decision.patient_id)
+        if decision.permitted:
+            self.consents.extend(c for c in decision.consents if c not in self.consents)
         if not decision.permitted and len(self.reasons) < 20:
             self.reasons.append(f"{reference}: {decision.reason}")
 

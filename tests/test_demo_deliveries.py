@@ -57,7 +57,7 @@ def demo(tmp_path: Path) -> Iterator[dict[str, str]]:
         banner = output.read_text()
         pcp = re.search(r"pcp-cedar\s+(http://\S+)", banner)
         assert pcp, banner
-        yield {"base": base, "pcp": pcp.group(1)}
+        yield {"base": base, "pcp": pcp.group(1), "banner": banner}
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -134,6 +134,20 @@ def test_an_edit_reaches_the_consented_partner_within_seconds_and_no_one_else(de
     assert requests.get(f"{demo['pcp']}/CarePlan/{unconsented_plan['id']}",
                         timeout=2).status_code == 404
     assert deliveries_audited(demo, unconsented) == 0
+
+
+def test_the_demo_shows_a_consent_written_the_r4_way_that_works(demo):
+    found = re.search(r"an R4-style consent: Consent/demo-r4-optin .*?: pcp-cedar sees (\d+) of "
+                      r"C-1026's records \(([^)]*)\); gateway consents explain (\S+)",
+                      demo["banner"], re.S)
+    assert found, demo["banner"]
+    assert int(found.group(1)) > 0 and "CarePlan" in found.group(2)
+    assert "ServiceRequest" not in found.group(2)  # its nested deny
+    preview = requests.get(f"{demo['base']}/admin/consumers/{found.group(3)}/disclosure-preview"
+                           f"?partner=pcp-cedar", headers=OPERATOR, timeout=5).json()
+    sees = preview["partners"][0]["sees"]
+    assert sees and all(item["consents"] == ["Consent/demo-r4-optin"] for item in sees
+                        if not item["resource"].startswith(("Organization/", "Practitioner")))
 
 
 DAVINCI_EXAMPLE = (Path(__file__).resolve().parents[1] / "fixtures" / "conformance"

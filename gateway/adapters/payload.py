@@ -21,6 +21,7 @@ class Payload:
     bundle: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
     notifications: tuple[Notification, ...] = ()
+    consents: tuple[str, ...] = ()  # the Consent ids the disclosure relied on (the worker's)
 
 
 @dataclass(frozen=True)

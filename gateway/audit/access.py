@@ -71,6 +71,7 @@ def audit_request(writer: AuditWriter, requester: Principal, *, interaction: str
         outcome=outcome,
         patients=sorted(decided.patients),
         resources=resources,
+        consents=decided.consents,
         recorded=datetime.now(UTC),
         description="; ".join(notes) or None)
     return writer.write(event)

@@ -66,6 +66,12 @@ _PATIENT_ENTITY = {
     "type": {"system": AUDIT_ENTITY_TYPE, "code": "1", "display": "Person"},
     "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"},
 }
+_CONSENT_ENTITY = {
+    "type": {"system": "http://hl7.org/fhir/resource-types", "code": "Consent",
+             "display": "Consent"},
+    "role": {"system": OBJECT_ROLE, "code": "13", "display": "Security Resource"},
+    "description": "the consent this disclosure relied on",
+}
 _RESOURCE_ENTITY = {
     "type": {"system": AUDIT_ENTITY_TYPE, "code": "2", "display": "System Object"},
     "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
@@ -76,14 +82,17 @@ def disclosure_event(*, requester_kind: str, requester_name: str,
                      requester_organization: str | None, purpose: str | None,
                      interaction: str, action: str, outcome: str, patients: list[str],
                      resources: list[str], recorded: datetime, description: str | None = None,
-                     source_observer: str = "fhir-care-gateway") -> dict[str, Any]:
+                     source_observer: str = "fhir-care-gateway",
+                     consents: list[str] | None = None) -> dict[str, Any]:
     """The AuditEvent (without id or meta) for one disclosure, or one refused disclosure.
 
     ``requester_kind``: "partner" (``requester_organization`` is its FHIR Organization id) or
     "operator"; ``purpose``: a v3 ActReason code (TREAT, HPAYMT, ...); ``interaction``: a key of
     EVENT_KINDS; ``action``: C R U D or E; ``outcome``: "permit", "deny" or "error" (or the
     audit-event-outcome code itself); ``patients``: Patient ids; ``resources``: "Type/id"
-    references; ``recorded``: a timezone-aware time. ``description`` is free text about the
+    references; ``consents``: the Consent ids the disclosure relied on (one entity each, as
+    IHE BALP's AuthZconsent pattern records the consent behind an authorization decision);
+    ``recorded``: a timezone-aware time. ``description`` is free text about the
     outcome (R4 has no other place for it: ``outcomeDesc``). Raises ValueError for anything
     that would make the record unclear.
     """
@@ -108,7 +117,8 @@ def disclosure_event(*, requester_kind: str, requester_name: str,
         {"who": {"display": source_observer}, "requestor": False},
     ]
     event["source"] = {"observer": {"display": source_observer}}
-    entities = patient_entities(patients) + resource_entities(resources)
+    entities = (patient_entities(patients) + resource_entities(resources)
+                + consent_entities(consents or []))
     if entities:
         event["entity"] = entities
     return event
@@ -161,6 +171,17 @@ def patient_entities(patients: list[str]) -> list[dict[str, Any]]:
         if not _ID.match(patient_id):
             raise ValueError(f"{patient_id!r} is not a Patient id")
         entities.append({"what": {"reference": f"Patient/{patient_id}"}, **_PATIENT_ENTITY})
+    return entities
+
+
+def consent_entities(consents: list[str]) -> list[dict[str, Any]]:
+    """One entity per Consent a disclosure relied on (IHE BALP AuthZconsent: the consent
+    behind an authorization decision, ``what`` the Consent)."""
+    entities = []
+    for consent_id in dict.fromkeys(consents):
+        if not _ID.match(consent_id):
+            raise ValueError(f"{consent_id!r} is not a Consent id")
+        entities.append({"what": {"reference": f"Consent/{consent_id}"}, **_CONSENT_ENTITY})
     return entities
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import click
 
 from gateway.cli.audit import audit
+from gateway.cli.consents import consents
 from gateway.cli.delivery import deadletters, deliver
 from gateway.cli.mllp import mllp
 from gateway.cli.partners import partners
@@ -35,6 +36,7 @@ cli.add_command(partners)
 cli.add_command(audit)
 cli.add_command(referrals)
 cli.add_command(matches)
+cli.add_command(consents)
 
 
 def main() -> None:

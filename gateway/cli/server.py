@@ -66,7 +66,7 @@ def serve(host: str, port: int, workers: int) -> None:
               help="SQLite file for the demo (default: var/demo.db, recreated)")
 def demo(host: str, port: int, db_path: Path | None) -> None:
     """Run the gateway on a fresh demo database loaded from fixtures/."""
-    from gateway.demo import prepare_demo, start_companions
+    from gateway.demo import add_r4_consent, prepare_demo, start_companions
     from gateway.server import serve as run_server
 
     config = config_from_env()
@@ -75,6 +75,7 @@ def demo(host: str, port: int, db_path: Path | None) -> None:
     config = config.with_overrides(database_url=f"sqlite:///{db_path.resolve()}",
                                    base_url=f"http://{host}:{port}", operator_keys=keys)
     summary = prepare_demo(config, db_path)
+    r4_consent = add_r4_consent(config)
     companions = start_companions(config)
     base = config.fhir_base_url
     partner_lines = "\n".join(f"                 {partner:<18} {where}"
@@ -93,6 +94,9 @@ fhir-care-gateway demo
                  summary page is its URL without /fhir):
 {partner_lines}
   dead letters   http://{host}:{port}/admin/deliveries?status=dead (operator token)
+  consents       read the FHIR R4 way; problems: gateway consents problems,
+                 http://{host}:{port}/admin/consents/problems
+                 an R4-style consent: {r4_consent}
 
   hospitals      discharge notifications: POST {base}/$process-message (Da Vinci), HL7 v2
                  ADT: POST http://{host}:{port}/hl7v2 or MLLP on 127.0.0.1:{companions.mllp_port}

@@ -25,7 +25,7 @@ from gateway.adapters.outbound import TRIGGERS, WATCHED_TYPES, concerns
 from gateway.db.models import DeliveryRow, PartnerRow
 from gateway.fhir.hooks import Change, RepositoryHooks
 from gateway.fhir.repository import Repository
-from gateway.privacy.consents import directive_from
+from gateway.privacy.consents import BROAD_CONSENT_KINDS, directive_from
 from gateway.privacy.enforcement import patient_of
 
 PENDING = "pending"
@@ -141,10 +141,12 @@ class Outbox:
             if patient_id is None:
                 continue
             if resource_type == "Consent":
+                # Those it names; one that names no recipient reaches every partner whose kind
+                # such a consent can reach (privacy/consents.py).
                 directive = directive_from(content)
-                recipients = directive.recipients if directive is not None else frozenset()
                 partners = [p for p in self.partners
-                            if f"Organization/{p.organization}" in recipients]
+                            if f"Organization/{p.organization}" in directive.recipients
+                            or (directive.broad and p.kind in BROAD_CONSENT_KINDS)]
             else:
                 partners = [p for p in self.partners if resource_type in p.triggers
                             and concerns(p.kind, p.organization, resource_type, content)]

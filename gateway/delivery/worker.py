@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from gateway.adapters.payload import DeliveryContext, Payload
 from gateway.adapters.records import ConsumerRecords
 from gateway.audit.events import disclosure_event
 from gateway.audit.log import record
-from gateway.auth import SYSTEM
+from gateway.auth import SYSTEM, Disclosures
 from gateway.db.engine import begin_write
 from gateway.delivery import queue
 from gateway.delivery.breaker import CircuitBreaker
@@ -182,7 +182,8 @@ class DeliveryWorker:
             return None
         now = self.clock()
         for purpose in partner.purposes or (None,):
-            principal = principal_for(partner, purpose)
+            # Its own accounting of what was decided, for the AuditEvent's consents.
+            principal = replace(principal_for(partner, purpose), disclosures=Disclosures())
             with self.state.reading(principal) as repository, \
                     self.state.reading(SYSTEM) as agency:
                 records = ConsumerRecords(repository, claimed.patient_id)
@@ -191,7 +192,8 @@ class DeliveryWorker:
                     records, agency_records, partner, self.state.config.fhir_base_url, now,
                     delivery_id(claimed)))
             if payload is not None:
-                return principal.purpose, payload
+                relied_on = principal.disclosures.consents if principal.disclosures else []
+                return principal.purpose, replace(payload, consents=tuple(relied_on))
         return None
 
     def _send(self, partner: Partner, payload: Payload, name: str) -> SendResult:
@@ -280,7 +282,7 @@ class DeliveryWorker:
             interaction="delivery", action="C",
             outcome="error" if outcome.kind == "dead" else "permit",
             patients=[outcome.payload.patient_id], resources=list(outcome.payload.disclosed),
-            recorded=now, description=description)
+            consents=list(outcome.payload.consents), recorded=now, description=description)
 
 
 def adapter_for(partner: Partner) -> Callable[[DeliveryContext], Payload | None] | None:

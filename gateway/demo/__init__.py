@@ -60,6 +60,38 @@ def prepare_demo(config: Config, db_path: Path) -> str:
             f"{summary.rejected} rejected; partners: {', '.join(partners)}")
 
 
+# The demo's consent written the FHIR R4 way, as a consent-capture app would: its base decision
+# from policyRule (OPTIN), no root type, no class (it covers every type), one nested deny.
+R4_CONSENT_CONSUMER = "C-1026"
+R4_CONSENT_PARTNER = "pcp-cedar"
+
+
+def add_r4_consent(config: Config) -> str:
+    """Store ``fixtures/fhir/consent-r4-optin.json`` (consumer C-1026's consent to the demo
+    primary care clinic); return a line saying what the clinic now sees under it."""
+    from gateway.app import create_app
+    from gateway.auth import SYSTEM
+    from gateway.mappings.ids import DEFAULT_IDENTIFIER_BASE, fhir_id
+    from gateway.workflows.consent_review import disclosure_preview
+
+    state = create_app(config).extensions["gateway"]
+    try:
+        patient = fhir_id("consumer", R4_CONSENT_CONSUMER, DEFAULT_IDENTIFIER_BASE)
+        consent = json.loads((config.fixtures_dir / "fhir" / "consent-r4-optin.json")
+                             .read_text())
+        assert consent["patient"]["reference"] == f"Patient/{patient}"
+        with state.writing(SYSTEM) as repository:
+            repository.update("Consent", consent["id"], consent)
+        view = disclosure_preview(state, patient, R4_CONSENT_PARTNER)[0]
+    finally:
+        state.close()
+    kinds = sorted({item["resource"].split("/")[0] for item in view.sees})
+    return (f"Consent/{consent['id']} (policyRule OPTIN, no root type, no class, a nested deny "
+            f"of ServiceRequest): {R4_CONSENT_PARTNER} sees {len(view.sees)} of "
+            f"{R4_CONSENT_CONSUMER}'s records ({', '.join(kinds)}); "
+            f"gateway consents explain {patient} --partner {R4_CONSENT_PARTNER}")
+
+
 def register_partners(state: GatewayState, directory: Path) -> list[str]:
     """Register every ``<id>.json`` partner of ``directory`` (not the private keys)."""
     from gateway.partners.registry import Partner, PartnerRegistry

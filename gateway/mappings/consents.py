@@ -77,8 +77,8 @@ def consent_from_record(consent: Mapping[str, Any], ctx: MappingContext,
         "organization": [ctx.agency_reference()],
         "policyRule": codeable(terminology.translate(CONSENT_POLICY,
                                                      "part2" if part2 else "hipaa")),
+        # The base decision is the policy's (R4: the root provision has no type).
         "provision": {
-            "type": "permit",
             "period": period(effective, end),
             "actor": [{"role": {"coding": [dict(INFORMATION_RECIPIENT)]},
                        "reference": ctx.reference("Organization", "organization",

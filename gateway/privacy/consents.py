@@ -1,219 +1,193 @@
-"""What a consumer's Consents allow a recipient: from FHIR Consent resources to grants.
+"""What a consumer's Consents allow one recipient: from directives to grants.
 
-A Consent (as ``gateway/mappings/consents.py`` writes it, or as a partner could send it) is
-read as a privacy directive: status, patient, the base provision (``permit``, its period, the
-recipient actors, purposes of use and resource-type classes) and nested provisions that carve
-exceptions out of it (a ``deny`` of some classes or of content with some security labels) or
-add to it (a ``permit`` of content labelled as substance-use-disorder records, which 42 CFR
-Part 2 requires to be named explicitly).
+``consent_rules.py`` reads each Consent the R4 way. Here the consents of every consumer are
+folded, for one recipient, purpose and day, into ``Grants``:
 
-``grants_for`` folds every directive of every consumer into ``Grants``: for each consumer, which
-resource types the recipient may receive, and which of those also when they carry SUD labels.
-The decision point (``decision.py``) and the search filter (``enforcement.py``) both read these
-grants, so a search can never count what a read would refuse.
+- **which consents count.** Only active consents in force today. Of those that name the
+  recipient at their root (an IRCP/PRCP actor), the latest (``Consent.dateTime``) supersedes the
+  earlier ones; of those that name no recipient (they reach any partner), likewise the latest.
+  A consent that names no recipient reaches only treating providers (primary care and
+  hospitals, for treatment under HIPAA); a school, a court or any other partner needs a consent
+  that names it: FERPA (34 CFR 99.30) and disclosures outside treatment need the party named
+  (stricter than R4, on purpose).
+- **which consent decides.** The one that names the recipient, where any of its rules
+  applies (the most specific exception wins); otherwise the one that names no recipient;
+  otherwise nothing permits and the answer is deny.
+- **42 CFR Part 2.** Content labelled as substance-use-disorder records (SUD/ETH) is disclosed
+  only where a permit on the deciding path names that content by its security labels, in a
+  consent that names the recipient (42 CFR 2.31: the recipient named, the SUD information
+  described).
+
+The decision point (``decision.py``) asks ``verdict`` for each resource; the search filter
+(``enforcement.py``) asks ``coverage`` per consumer and type, which is exact wherever the
+deciding consents do not look at a resource's content, so a search counts only what a read
+would show; where they do (``data``, ``dataPeriod``, other labels), the filter decides those
+consumers' rows one by one with ``verdict``.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
-ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
-RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
-PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
-# Security labels that mark substance-use-disorder records (42 CFR Part 2).
-SUD_LABELS = frozenset({(ACT_CODE, "SUD"), (ACT_CODE, "ETH")})
-RECIPIENT_ROLES = frozenset({"IRCP", "PRCP"})  # information recipient, primary recipient
+from gateway.privacy.consent_rules import (
+    ACT_CODE,
+    SUD_LABELS,
+    Ask,
+    Directive,
+    directive_from,
+    is_sud_content,
+)
 
+__all__ = ["SUD_LABELS", "Coverage", "Grants", "Verdict", "directive_from", "grants_for",
+           "is_sud_content", "BROAD_CONSENT_KINDS"]
 
-@dataclass(frozen=True)
-class Carve:
-    """A nested provision: permit or deny, for some classes and/or security labels."""
-
-    type: str
-    classes: frozenset[str]
-    labels: frozenset[tuple[str, str]]
-
-    def applies_to(self, resource_type: str) -> bool:
-        return not self.classes or resource_type in self.classes
+# Partner kinds that a consent naming no recipient reaches (treating providers).
+BROAD_CONSENT_KINDS = frozenset({"physical-health", "hospital"})
+Coverage = Literal["all", "none", "some"]
+_SUD_META = {"security": [{"system": ACT_CODE, "code": "SUD"}]}
 
 
 @dataclass(frozen=True)
-class Directive:
-    """One Consent, as far as disclosure decisions need it."""
-
-    consent_id: str
-    patient_id: str
-    status: str
-    start: date | None
-    end: date | None
-    recipients: frozenset[str]  # "Organization/<id>"
-    purposes: frozenset[str]  # v3 ActReason codes
-    classes: frozenset[str]  # resource types
-    carves: tuple[Carve, ...] = ()
-
-    def in_force(self, today: date) -> bool:
-        return (self.status == "active" and (self.start is None or self.start <= today)
-                and (self.end is None or today <= self.end))
-
-    def why_not(self, recipient: str, purpose: str | None, today: date) -> str | None:
-        """None when the directive covers this recipient and purpose today; else why not."""
-        if recipient not in self.recipients:
-            return "names another recipient"
-        if self.status != "active":
-            return f"is {self.status} (revoked or withdrawn)"
-        if self.start is not None and today < self.start:
-            return f"is not in force until {self.start.isoformat()}"
-        if self.end is not None and today > self.end:
-            return f"expired on {self.end.isoformat()}"
-        if purpose not in self.purposes:
-            return f"does not cover the purpose {purpose}"
-        return None
-
-    def types(self) -> tuple[frozenset[str], frozenset[str]]:
-        """(types permitted for ordinary content, types permitted for SUD-labelled content)."""
-        plain: set[str] = set()
-        sud: set[str] = set()
-        for resource_type in self.classes:
-            carves = [c for c in self.carves if c.applies_to(resource_type)]
-            if any(c.type == "deny" and not c.labels for c in carves):
-                continue  # the whole class is carved out
-            plain.add(resource_type)
-            sud_denied = any(c.type == "deny" and c.labels & SUD_LABELS for c in carves)
-            sud_permitted = any(c.type == "permit" and c.labels & SUD_LABELS for c in carves)
-            if sud_permitted and not sud_denied:
-                sud.add(resource_type)
-        return frozenset(plain), frozenset(sud)
+class Verdict:
+    permitted: bool
+    reason: str
+    consents: tuple[str, ...] = ()  # the Consent ids it relied on
 
 
 @dataclass(frozen=True)
-class PatientGrant:
-    plain: frozenset[str] = frozenset()  # resource types
-    sud: frozenset[str] = frozenset()  # resource types, SUD-labelled content too
-    consents: tuple[str, ...] = ()  # the Consent ids behind this grant
+class Chosen:
+    """The consents that count for one consumer: the one naming the recipient, and the one
+    naming no recipient (each the latest of its kind), in the order they decide."""
+
+    named: Directive | None = None
+    broad: Directive | None = None
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(d for d in (self.named, self.broad) if d is not None)
+
+    @property
+    def consent_ids(self) -> tuple[str, ...]:
+        return tuple(d.consent_id for d in self)
 
 
 @dataclass
 class Grants:
     """What one recipient may receive, per consumer (Patient id), for one purpose, today."""
 
-    by_patient: dict[str, PatientGrant] = field(default_factory=dict)
-    # Why consents that name the recipient did not count (for the audit trail), by patient.
+    ask: Ask | None = None
+    by_patient: dict[str, Chosen] = field(default_factory=dict)
+    # Why consents that could have counted did not (for the audit trail), by patient.
     refused: dict[str, list[str]] = field(default_factory=dict)
-    _patients: dict[tuple[str, bool], list[str]] = field(default_factory=dict, repr=False)
+    _coverage: dict[tuple[str, str, bool], Coverage] = field(default_factory=dict, repr=False)
+    _patients: dict[tuple[str, bool, str], list[str]] = field(default_factory=dict, repr=False)
     # SQL conditions built from these grants (enforcement.py), reused while they hold.
     filters: dict[Any, Any] = field(default_factory=dict, repr=False)
 
-    def permits(self, patient_id: str, resource_type: str, sud_content: bool) -> bool:
-        grant = self.by_patient.get(patient_id)
-        if grant is None:
-            return False
-        return resource_type in (grant.sud if sud_content else grant.plain)
+    def verdict(self, patient_id: str, resource: Mapping[str, Any]) -> Verdict:
+        """May ``resource`` of consumer ``patient_id`` be disclosed to the recipient?"""
+        chosen = self.by_patient.get(patient_id)
+        resource_type = resource.get("resourceType")
+        if chosen is None or self.ask is None:
+            refused = "; ".join(self.refused.get(patient_id, [])) or "no consent names them"
+            return Verdict(False, f"no active consent permits {resource_type}: {refused}")
+        sud = is_sud_content(resource)
+        for directive in chosen:
+            outcome = directive.evaluate(self.ask, resource)
+            if outcome is None:
+                continue
+            cited = (directive.consent_id,)
+            if outcome.effect == "deny":
+                return Verdict(False, f"Consent/{directive.consent_id} denies "
+                                      f"{resource_type}", cited)
+            if sud and not (outcome.names_sud and not directive.broad):
+                return Verdict(False, "substance-use-disorder records need a 42 CFR Part 2 "
+                                      "consent that names them and the recipient", cited)
+            return Verdict(True, f"consent Consent/{directive.consent_id}", cited)
+        return Verdict(False, f"no active consent permits {resource_type}: "
+                              f"Consent/{', Consent/'.join(chosen.consent_ids)} do not cover it",
+                       chosen.consent_ids)
 
-    def patients_for(self, resource_type: str, sud_content: bool) -> list[str]:
-        """The consumers whose grants cover ``resource_type`` (computed once per grants: the
-        same grants serve many requests)."""
-        key = (resource_type, sud_content)
+    def permits(self, patient_id: str, resource: Mapping[str, Any]) -> bool:
+        return self.verdict(patient_id, resource).permitted
+
+    def permits_sud(self, patient_id: str, resource: Mapping[str, Any]) -> bool:
+        """Whether the same resource would be disclosed if it were labelled SUD content
+        (elements labelled SUD inline are removed unless so)."""
+        meta = dict(resource.get("meta") or {})
+        meta["security"] = [*meta.get("security", []), *_SUD_META["security"]]
+        return self.permits(patient_id, {**resource, "meta": meta})
+
+    def coverage(self, patient_id: str, resource_type: str, sud_content: bool) -> Coverage:
+        """Whether every, no, or only some resources of the type (ordinary, or SUD-labelled
+        content) of this consumer may be disclosed."""
+        key = (patient_id, resource_type, sud_content)
+        known = self._coverage.get(key)
+        if known is None:
+            chosen = self.by_patient.get(patient_id)
+            if chosen is None:
+                known = "none"
+            elif any(rule.reads_content for directive in chosen
+                     for rule in directive.root.walk()):
+                known = "some"
+            else:
+                sample: dict[str, Any] = {"resourceType": resource_type, "id": "-"}
+                if sud_content:
+                    sample["meta"] = _SUD_META
+                known = "all" if self.permits(patient_id, sample) else "none"
+            self._coverage[key] = known
+        return known
+
+    def patients_for(self, resource_type: str, sud_content: bool,
+                     coverage: Coverage = "all") -> list[str]:
+        """The consumers with this coverage of ``resource_type`` (computed once per grants:
+        the same grants serve many requests)."""
+        key = (resource_type, sud_content, coverage)
         if key not in self._patients:
             self._patients[key] = sorted(
-                patient for patient, grant in self.by_patient.items()
-                if resource_type in (grant.sud if sud_content else grant.plain))
+                patient for patient in self.by_patient
+                if self.coverage(patient, resource_type, sud_content) == coverage)
         return self._patients[key]
 
 
-def directive_from(consent: Mapping[str, Any]) -> Directive | None:
-    """The directive a Consent expresses; None when it is not a disclosure directive we can
-    read (no patient, no base permit): such a consent permits nothing."""
-    patient = _local_reference(consent.get("patient"), "Patient")
-    provision = consent.get("provision")
-    if patient is None or not isinstance(provision, dict) or provision.get("type") != "permit":
-        return None
-    period = provision.get("period") or {}
-    recipients = frozenset(
-        reference for actor in provision.get("actor", []) if isinstance(actor, dict)
-        if _codes(actor.get("role"), PARTICIPATION_TYPE) & RECIPIENT_ROLES
-        and (reference := (actor.get("reference") or {}).get("reference")))
-    return Directive(
-        consent_id=str(consent.get("id")), patient_id=patient,
-        status=str(consent.get("status")),
-        start=_date(period.get("start")), end=_date(period.get("end"), end=True),
-        recipients=recipients,
-        purposes=frozenset(c.get("code") for c in provision.get("purpose", [])
-                           if isinstance(c, dict) and c.get("system") == ACT_REASON),
-        classes=_classes(provision),
-        carves=tuple(Carve(str(nested.get("type")), _classes(nested), _labels(nested))
-                     for nested in provision.get("provision", []) if isinstance(nested, dict)))
-
-
 def grants_for(consents: Iterable[Mapping[str, Any]], recipient: str, purpose: str | None,
-               today: date) -> Grants:
-    """Fold the consents (any consumers') into what ``recipient`` ("Organization/<id>") may
-    receive for ``purpose`` today. Several consents for one consumer add up."""
-    grants = Grants()
+               today: date, partner_kind: str | None = None) -> Grants:
+    """Fold the consents (any consumers') into what ``recipient`` ("Organization/<id>") of
+    kind ``partner_kind`` may receive for ``purpose`` today."""
+    ask = Ask(recipient, purpose, today)
+    grants = Grants(ask=ask)
+    named: dict[str, Directive] = {}
+    broad: dict[str, Directive] = {}
     for consent in consents:
         directive = directive_from(consent)
-        if directive is None or recipient not in directive.recipients:
+        patient = directive.patient_id
+        if patient is None:
             continue
-        reason = directive.why_not(recipient, purpose, today)
+        names_recipient = recipient in directive.recipients
+        if not names_recipient and not directive.broad:
+            continue  # names other recipients only
+        reason = directive.why_not(ask)
+        if reason is None and directive.broad and partner_kind not in BROAD_CONSENT_KINDS:
+            reason = (f"names no recipient, and a {partner_kind or 'non-treating'} partner "
+                      f"needs a consent that names it")
         if reason is not None:
-            grants.refused.setdefault(directive.patient_id, []).append(
+            grants.refused.setdefault(patient, []).append(
                 f"Consent/{directive.consent_id} {reason}")
             continue
-        plain, sud = directive.types()
-        current = grants.by_patient.get(directive.patient_id, PatientGrant())
-        grants.by_patient[directive.patient_id] = PatientGrant(
-            current.plain | plain, current.sud | sud,
-            (*current.consents, directive.consent_id))
+        kept = named if names_recipient else broad
+        earlier = kept.get(patient)
+        if earlier is not None:
+            later, superseded = sorted((earlier, directive), key=_order, reverse=True)
+            grants.refused.setdefault(patient, []).append(
+                f"Consent/{superseded.consent_id} is superseded by Consent/{later.consent_id}")
+            kept[patient] = later
+        else:
+            kept[patient] = directive
+    for patient in named.keys() | broad.keys():
+        grants.by_patient[patient] = Chosen(named.get(patient), broad.get(patient))
     return grants
 
 
-def is_sud_content(resource: Mapping[str, Any]) -> bool:
-    """Whether ``meta.security`` labels the resource as substance-use-disorder records."""
-    return bool(_labels(resource.get("meta") or {}, "security") & SUD_LABELS)
-
-
-def _labels(element: Mapping[str, Any], key: str = "securityLabel") -> frozenset[tuple[str, str]]:
-    return frozenset((c.get("system"), c.get("code")) for c in element.get(key, [])
-                     if isinstance(c, dict))
-
-
-def _classes(provision: Mapping[str, Any]) -> frozenset[str]:
-    return frozenset(c.get("code") for c in provision.get("class", [])
-                     if isinstance(c, dict) and c.get("system") == RESOURCE_TYPES)
-
-
-def _codes(concept: Any, system: str) -> set[str]:
-    if not isinstance(concept, dict):
-        return set()
-    return {c.get("code") for c in concept.get("coding", [])
-            if isinstance(c, dict) and c.get("system") == system}
-
-
-def _local_reference(reference: Any, resource_type: str) -> str | None:
-    text = reference.get("reference") if isinstance(reference, dict) else None
-    if isinstance(text, str) and text.startswith(f"{resource_type}/"):
-        return text.split("/", 1)[1]
-    return None
-
-
-def _date(value: Any, *, end: bool = False) -> date | None:
-    """A period bound as a date. FHIR allows a year or a year-month: as a start it counts from
-    its first day, as an end to its last."""
-    if not isinstance(value, str):
-        return None
-    try:
-        if len(value) >= 10:
-            return date.fromisoformat(value[:10])
-        parts = [int(part) for part in value.split("-")]
-    except ValueError:
-        return None
-    year, month = parts[0], parts[1] if len(parts) > 1 else (12 if end else 1)
-    try:
-        if not end:
-            return date(year, month, 1)
-        following = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
-        return date.fromordinal(following.toordinal() - 1)
-    except ValueError:
-        return None
+def _order(directive: Directive) -> tuple[str, str]:
+    return directive.signed, directive.consent_id

@@ -11,12 +11,13 @@ boundary, so a route cannot skip it). Deny by default; the rules, in order:
    are denied; shown ones are trimmed to the kind's elements and marked REDACTED.
 4. Directory resources (Practitioner, PractitionerRole, Organization, Location) concern no
    consumer and are shown to a partner within 2 and 3.
-5. Anything else belongs to a consumer (its Patient compartment) and needs an active Consent of
-   that consumer permitting this partner, this purpose, this type, today, with its nested
-   deny provisions honored. Substance-use-disorder records (labelled SUD/ETH) need a consent that
-   names them (42 CFR Part 2), and what is disclosed under Part 2 carries the re-disclosure
-   notice of 42 CFR 2.32. Elements labelled SUD inline (a plan's reference to an SUD goal) are
-   removed from what is disclosed without such a consent.
+5. Anything else belongs to a consumer (its Patient compartment) and needs that consumer's
+   Consents, read the FHIR R4 way (``consent_rules.py``, ``consents.py``), to permit this
+   partner, this purpose, this resource, today. Substance-use-disorder records (labelled
+   SUD/ETH) need a consent that names them and the partner (42 CFR Part 2), and what is
+   disclosed under Part 2 carries the re-disclosure notice of 42 CFR 2.32. Elements labelled
+   SUD inline (a plan's reference to an SUD goal) are removed from what is disclosed without
+   such a consent. Each decision names the Consent(s) it relied on.
 6. The closed loop: a partner that made a referral (the referral Task's ``requester`` is its
    Organization) learns what became of it without a consent, as a treating provider may
    (HIPAA 45 CFR 164.506): the Task's status, its reason, who owns it and when it changed,
@@ -75,6 +76,7 @@ class Decision:
     part2: bool = False  # disclosed as substance-use-disorder records
     strip_sud: bool = False  # remove elements labelled inline as SUD content
     referral_status: bool = False  # only the status of the partner's own referral (rule 6)
+    consents: tuple[str, ...] = ()  # the Consent ids the decision relied on (or refused by)
 
     @property
     def permitted(self) -> bool:
@@ -101,26 +103,22 @@ def decide(requester: Principal, resource: Mapping[str, Any], patient_id: str | 
         return Decision("deny", f"minimum necessary: this {resource_type} is not relevant to "
                                 f"a {requester.partner_kind} partner", patient_id)
     sud = is_sud_content(resource)
+    consents: tuple[str, ...] = ()
     if resource_type in DIRECTORY_TYPES and patient_id is None:
         reason = "directory information"
     else:
         if patient_id is None:
             return Decision("deny", "belongs to no consumer the partner has consent for", None)
-        if not grants.permits(patient_id, resource_type, sud_content=False) and not (
-                sud and grants.permits(patient_id, resource_type, sud_content=True)):
+        verdict = grants.verdict(patient_id, resource)
+        if not verdict.permitted:
             if not sud and _own_referral(requester, resource):
                 return _referral_status(requester, resource, patient_id)
-            refused = "; ".join(grants.refused.get(patient_id, [])) or "no consent names them"
-            return Decision("deny", f"no active consent permits {resource_type} for "
-                                    f"{requester.purpose}: {refused}", patient_id)
-        if sud and not grants.permits(patient_id, resource_type, sud_content=True):
-            return Decision("deny", "substance-use-disorder records need a 42 CFR Part 2 "
-                                    "consent that names them", patient_id)
-        reason = "consent " + ", ".join(
-            f"Consent/{c}" for c in grants.by_patient[patient_id].consents)
+            return Decision("deny", f"{verdict.reason} (for {requester.purpose})", patient_id,
+                            consents=verdict.consents)
+        reason, consents = verdict.reason, verdict.consents
     _, removed = trimmed(shape, resource, _identifier_filter(requester))
-    sud_permitted = patient_id is not None and grants.permits(patient_id, resource_type,
-                                                              sud_content=True)
+    sud_permitted = patient_id is not None and (
+        sud or grants.permits_sud(patient_id, resource))
     inline = [] if sud_permitted else labelled_paths(resource, SUD_LABELS)
     if removed or inline:
         notes = []
@@ -129,8 +127,8 @@ def decide(requester: Principal, resource: Mapping[str, Any], patient_id: str | 
         if inline:
             notes.append(f"42 CFR Part 2: removed {', '.join(inline)} (labelled SUD)")
         return Decision("redact", f"{reason}; {'; '.join(notes)}", patient_id,
-                        tuple(removed + inline), sud, strip_sud=bool(inline))
-    return Decision("permit", reason, patient_id, (), sud)
+                        tuple(removed + inline), sud, strip_sud=bool(inline), consents=consents)
+    return Decision("permit", reason, patient_id, (), sud, consents=consents)
 
 
 def _own_referral(requester: Principal, resource: Mapping[str, Any]) -> bool:

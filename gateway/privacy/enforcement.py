@@ -38,7 +38,7 @@ from gateway.auth import Disclosures, Principal
 from gateway.db.models import ChangeCounterRow, ReferenceIndex, ResourceRow, TokenIndex
 from gateway.privacy.consents import SUD_LABELS, Grants, grants_for
 from gateway.privacy.decision import NEVER_TO_PARTNERS, Decision, decide, disclosed
-from gateway.privacy.minimum_necessary import DIRECTORY_TYPES, shape_for
+from gateway.privacy.minimum_necessary import DIRECTORY_TYPES, Shape, is_relevant, shape_for
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,7 @@ class AccessPolicy:
         self.disclosures = requester.disclosures if requester.disclosures is not None \
             else Disclosures()
         self._grants: Grants | None = None
+        self._decided: dict[str, list[int]] = {}  # per type, see _decided_rows
 
     @property
     def grants(self) -> Grants:
@@ -151,7 +152,7 @@ class AccessPolicy:
         records the requester is not shown (a court's count of scheduled services)."""
         if self.requester.is_operator:
             return True
-        return self.grants.permits(patient_id, resource_type, sud_content=False)
+        return self.grants.coverage(patient_id, resource_type, sud_content=False) == "all"
 
     def admit(self, resource_type: str, resource_id: str, content: str | None
               ) -> tuple[bool, str | None]:
@@ -199,7 +200,48 @@ class AccessPolicy:
             if len(self.grants.filters) >= 64:  # chained searches alias the entity each time
                 self.grants.filters.clear()
             built = self.grants.filters[key] = self._build_filter(entity, types)
+        # Consumers whose consents look at each resource's content: their rows, decided one by
+        # one now (they change with the rows, so this part is never cached across requests).
+        decided = self._decided_rows(types)
+        if decided:
+            return or_(built, entity.pk.in_(decided))
         return built
+
+    def _decided_rows(self, types: Collection[str]) -> list[int]:
+        """The row keys, among consumers whose grants cover only some of a type's resources,
+        that the consents permit (``Grants.verdict``, as ``decide`` will ask again)."""
+        permitted: list[int] = []
+        for resource_type in sorted(types):
+            shape = shape_for(self.requester.partner_kind, resource_type)
+            if shape is None or resource_type in DIRECTORY_TYPES:
+                continue
+            patients = sorted(set(self.grants.patients_for(resource_type, False, "some"))
+                              | set(self.grants.patients_for(resource_type, True, "some")))
+            if not patients:
+                continue
+            cached = self._decided.get(resource_type)
+            if cached is None:
+                cached = self._decided[resource_type] = self._decide_rows(
+                    resource_type, patients, shape)
+            permitted += cached
+        return permitted
+
+    def _decide_rows(self, resource_type: str, patients: list[str], shape: Shape
+                     ) -> list[int]:
+        owner = (ResourceRow.id.in_(patients) if resource_type == "Patient" else
+                 ResourceRow.pk.in_(select(ReferenceIndex.resource_pk).where(
+                     ReferenceIndex.param == "patient", ReferenceIndex.target_type == "Patient",
+                     ReferenceIndex.target_id.in_(patients))))
+        rows = self.session.execute(select(ResourceRow.pk, ResourceRow.content).where(
+            ResourceRow.resource_type == resource_type, ResourceRow.deleted.is_(False), owner))
+        permitted = []
+        for pk, content in rows:
+            resource = json.loads(content)
+            patient_id = self.patient_of(resource)
+            if (patient_id in patients and is_relevant(shape, resource)
+                    and self.grants.permits(patient_id, resource)):
+                permitted.append(pk)
+        return permitted
 
     def _build_filter(self, entity: Any, types: set[str] | frozenset[str]
                       ) -> ColumnElement[bool]:
@@ -211,8 +253,8 @@ class AccessPolicy:
             if resource_type in DIRECTORY_TYPES:
                 condition: ColumnElement[bool] = entity.resource_type == resource_type
             else:
-                plain = self.grants.patients_for(resource_type, sud_content=False)
-                sud = self.grants.patients_for(resource_type, sud_content=True)
+                plain = self.grants.patients_for(resource_type, False)
+                sud = self.grants.patients_for(resource_type, True)
                 if not plain and not sud:
                     continue
                 labelled = _has_sud_label(entity)
@@ -227,18 +269,35 @@ class AccessPolicy:
         return or_(*clauses) if clauses else false()
 
     def _load_grants(self) -> Grants:
+        """The grants from the Consents that can concern the requester: those whose actors
+        name its Organization (the ``actor`` index), and those whose root provision names no
+        recipient, which reach any partner (read from the stored JSON)."""
         organization = self.requester.organization
         if not organization:
             return Grants()
-        contents = self.session.scalars(
-            select(ResourceRow.content).where(
-                ResourceRow.resource_type == "Consent", ResourceRow.deleted.is_(False),
-                ResourceRow.pk.in_(select(ReferenceIndex.resource_pk).where(
-                    ReferenceIndex.resource_type == "Consent", ReferenceIndex.param == "actor",
-                    ReferenceIndex.target_type == "Organization",
-                    ReferenceIndex.target_id == organization))))
+        consents = ResourceRow.__table__
+        live = and_(consents.c.resource_type == "Consent", consents.c.deleted.is_(False))
+        named = select(consents.c.content).where(live, consents.c.pk.in_(
+            select(ReferenceIndex.resource_pk).where(
+                ReferenceIndex.resource_type == "Consent", ReferenceIndex.param == "actor",
+                ReferenceIndex.target_type == "Organization",
+                ReferenceIndex.target_id == organization)))
+        root_actors = _json_text(consents.c.content, ("provision", "actor"), self.dialect)
+        broad = select(consents.c.content).where(live, or_(
+            root_actors.is_(None),
+            and_(not_(root_actors.contains('"IRCP"')), not_(root_actors.contains('"PRCP"')))))
+        contents = self.session.execute(named.union(broad)).scalars()
         return grants_for((json.loads(c) for c in contents if c),
-                          f"Organization/{organization}", self.requester.purpose, self.today)
+                          f"Organization/{organization}", self.requester.purpose, self.today,
+                          self.requester.partner_kind)
+
+
+def _json_text(column: Any, path: tuple[str, ...], dialect: str) -> ColumnElement[str]:
+    """The JSON at ``path`` inside a text column, as text (NULL where absent)."""
+    if dialect == "postgresql":
+        return cast(column, JSONB).op("#>>", return_type=String)(literal_column(
+            "'{" + ",".join(path) + "}'"))
+    return func.json_extract(column, "$." + ".".join(path))
 
 
 def _belongs_to(entity: Any, resource_type: str, patients: list[str], dialect: str,
