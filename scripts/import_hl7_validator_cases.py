@@ -4,8 +4,9 @@
 From a checkout of the repository FHIR/fhir-test-cases (its ``validator/manifest.json``), keeps
 the R4 JSON cases that need no IG package, profile, supporting file, logical model or
 terminology server (a case whose expected outcome a terminology server gave is left out), and
-no option of the Java validator's (modules such as tx, questionnaire,
-dsig, json5 and matchetype are left out, and files over 100 kB). For each it copies the file
+no option of the Java validator's: a case whose manifest entry sets one (``JAVA_OPTIONS``, e.g.
+``noHtmlInMarkdown``, ``validateContains``) is left out whatever the value, as are modules such
+as tx, questionnaire, dsig, json5 and matchetype, and files over 100 kB. For each it copies the file
 and records HL7's expected outcome as HL7 wrote it: the number of error and fatal issues in
 the Java validator's OperationOutcome (``outcomes/java/...``). Writes
 ``tests/validation/hl7_cases/`` (the files and ``manifest.json``).
@@ -21,11 +22,18 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "validation" / "hl7_cases"
 NEEDS_MORE = ("packages", "supporting", "supporting5", "profiles", "profile", "logical",
-              "bundle-param", "ips", "for-publication", "security-checks", "package-map",
-              "tx-dependent", "fetcher", "validateReference", "assumeValidRestReferences",
-              "allowed-extension-domain", "examples", "language", "best-practice",
-              "crumb-trail", "default-version", "new-xver-mode", "wrong-displays", "suppress",
-              "enforceAggregationOutsideBundles")
+              "bundle-param", "ips", "package-map", "tx-dependent", "fetcher", "advisor",
+              "certificate", "sct")
+# The manifest keys that set an option of the Java validator away from its default (HL7's test
+# runner, ValidationTests.java, reads each): a case that needs one is left out, whatever the
+# option's value, since we validate with the defaults only.
+JAVA_OPTIONS = ("for-publication", "security-checks", "validateReference",
+                "assumeValidRestReferences", "allowed-extension-domain",
+                "allowed-extension-domains", "examples", "language", "best-practice",
+                "crumb-trail", "default-version", "new-xver-mode", "wrong-displays", "suppress",
+                "enforceAggregationOutsideBundles", "validateContains", "noHtmlInMarkdown",
+                "r5-bundle-relative-reference-policy", "allow-comments", "no-tx",
+                "no-experimental-content", "debug", "txLog")
 MODULES_LEFT_OUT = ("tx", "tx-advanced", "matchetype", "json5", "dsig", "questionnaire", "cda",
                     "cdshooks", "shc", "xver", "measure", "security")
 MAX_BYTES = 100_000
@@ -50,9 +58,9 @@ def main() -> int:
     cases = []
     for case in manifest["test-cases"]:
         if case.get("version") != "4.0" or not case["file"].endswith(".json") \
-                or any(key in case for key in NEEDS_MORE) or case.get("use-test") is False \
-                or case.get("module") in MODULES_LEFT_OUT or not isinstance(case.get("java"), str) \
-                or case.get("validateContains") == "IGNORE":
+                or any(key in case for key in NEEDS_MORE + JAVA_OPTIONS) \
+                or case.get("use-test") is False or case.get("module") in MODULES_LEFT_OUT \
+                or not isinstance(case.get("java"), str):
             continue
         try:
             source = show(git_dir, f"validator/{case['file']}")

@@ -45,3 +45,28 @@ def bundle(kind: str, *entries: dict, **extra) -> dict:
 ])
 def test_bundle_rules(validator: Validator, resource: dict, problems: set) -> None:
     assert located(validator.validate(resource)) == problems
+
+
+def versions_of_p1(*references: str) -> dict:
+    """A collection with Patient/p1 twice (versions 1 and 2) and a Goal referring to it."""
+    base = "http://a.example/fhir/"
+    goal = {"resourceType": "Goal", "lifecycleStatus": "active",
+            "description": {"text": "walk"}, "subject": {"reference": references[0]},
+            **({"expressedBy": {"reference": references[1]}} if len(references) > 1 else {})}
+    return bundle("collection",
+                  {"fullUrl": f"{base}Goal/g1", "resource": goal},
+                  *({"fullUrl": f"{base}Patient/p1",
+                     "resource": {**PATIENT, "meta": {"versionId": v}}} for v in ("1", "2")))
+
+
+@pytest.mark.parametrize(("resource", "problems"), [
+    (versions_of_p1("Patient/p1/_history/1", "Patient/p1/_history/2"), set()),
+    (versions_of_p1("http://a.example/fhir/Patient/p1/_history/2"), set()),
+    (versions_of_p1("Patient/other"), set()),  # not in the Bundle: not this rule's business
+    (versions_of_p1("Patient/p1"), {("invalid", "Bundle.entry[0].resource.subject")}),
+    (versions_of_p1("Patient/p1/_history/1", "http://a.example/fhir/Patient/p1/_history/3"),
+     {("not-found", "Bundle.entry[0].resource.expressedBy")}),
+])
+def test_references_to_a_fullurl_that_several_versions_share(
+        validator: Validator, resource: dict, problems: set) -> None:
+    assert located(validator.validate(resource)) == problems

@@ -1,8 +1,8 @@
 """HL7's public validator test cases (tests/validation/hl7_cases/): our validator says valid
 where HL7's Java validator says valid, and invalid where it reports errors.
 
-Each case we do not agree with is listed below with why; the list is checked too (a listed
-case that starts to agree fails, so the list stays true)."""
+Each case we do not agree with is listed in hl7_cases/disagreements.json with why; the list is
+checked too (a listed case that starts to agree fails, so the list stays true)."""
 from __future__ import annotations
 
 import json
@@ -17,23 +17,9 @@ from gateway.fhir.validation import Validator
 CASES_DIR = Path(__file__).parent / "hl7_cases"
 MANIFEST = json.loads((CASES_DIR / "manifest.json").read_text())
 
-# Where we differ from HL7's Java validator, and why.
-DISAGREEMENTS = {
-    "bundle-document-versioned-references-bad": "resolving versioned references inside a "
-    "document Bundle by its fullUrl rules is not implemented",
-    "capstmt": "checking a CapabilityStatement's search parameters against their "
-    "SearchParameter definitions needs those definitions (only the stored types' are kept)",
-    "sp-diff-type": "a SearchParameter is not compared with the one it is derivedFrom",
-    "sp-diff-base": "a SearchParameter's FHIRPath expression is not type-checked against its base",
-    "sp-composite": "SearchParameter's composite rule (two or more components) is not checked",
-    "obs-temp-bad": "HL7's validator applies the R4 vital-signs profiles to Observations by their "
-    "code; we validate against the profiles a resource names, not these",
-    "pat-dob-ext": "an extension whose definition cannot be found is accepted (local "
-    "extensions are common in agency data); HL7's validator refuses it",
-    "bad-markdown-no-html": "HTML in a markdown element is not reported (HL7 reports it as an "
-    "error although the specification says it is escaped)",
-    "obs-mz": "the snapshot of a StructureDefinition is not generated from its differential",
-}
+# Where we differ from HL7's Java validator, and why (also listed by make bench).
+DISAGREEMENTS: dict[str, str] = json.loads(
+    (CASES_DIR / "disagreements.json").read_text())["cases"]
 
 
 def errors_of(text: str, validator: Validator) -> list[str]:
@@ -59,6 +45,6 @@ def test_we_agree_with_hl7_on_whether_the_content_is_valid(validator: Validator,
 
 def test_the_cases_are_hl7s_and_enough_of_them():
     assert MANIFEST["source"].startswith("https://github.com/FHIR/fhir-test-cases")
-    assert len(MANIFEST["cases"]) >= 60
+    assert len(MANIFEST["cases"]) >= 55
     agreeing = len(MANIFEST["cases"]) - len(DISAGREEMENTS)
-    assert agreeing / len(MANIFEST["cases"]) >= 0.85
+    assert agreeing / len(MANIFEST["cases"]) >= 0.95  # issue 13

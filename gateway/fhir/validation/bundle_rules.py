@@ -1,7 +1,9 @@
 """The rules of a Bundle (R4 bundle.html, its invariants bdl-1 to bdl-12 and the fullUrl
 rules), checked where a Bundle is validated: what its type allows of each entry, unique and
-well-formed fullUrls, one link of each relation (self, first, next...), and the first resource
-of a document or message."""
+well-formed fullUrls, one link of each relation (self, first, next...), the first resource
+of a document or message, and references that the Bundle resolves ambiguously or not at all
+(bundle.html#references: a reference to a fullUrl that several versions share must name
+the version, and a version it names must be there)."""
 from __future__ import annotations
 
 import re
@@ -10,6 +12,9 @@ from typing import Any
 
 Report = Callable[[str, str, str], None]  # (code, diagnostics, expression)
 
+_ID = r"[A-Za-z0-9\-.]{1,64}"
+# A RESTful URL: its base, then Type/id (and maybe a version).
+_RESTFUL = re.compile(rf"^(https?://\S+/)?([A-Z][A-Za-z]+/{_ID})(?:/_history/({_ID}))?$")
 REQUEST_TYPES = frozenset({"batch", "transaction", "history"})
 RESPONSE_TYPES = frozenset({"batch-response", "transaction-response", "history"})
 # R4 bundle.html#bundle-unique: an absolute URI (RFC 3986: a scheme, then the rest); a urn:uuid:
@@ -83,3 +88,52 @@ def check_bundle(bundle: dict[str, Any], expression: str, report: Report) -> Non
     if kind == "message" and first_type != "MessageHeader":
         report("invariant", "bdl-12: a message's first resource is a MessageHeader",
                f"{expression}.entry[0]")
+    if kind != "history":
+        _check_references(entries, expression, report)
+
+
+def _check_references(entries: list, expression: str, report: Report) -> None:
+    """References from one entry to others, resolved by the fullUrl rules of bundle.html."""
+    versions: dict[str, list[object]] = {}
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("fullUrl"), str):
+            resource = entry.get("resource")
+            meta = resource.get("meta") if isinstance(resource, dict) else None
+            versions.setdefault(entry["fullUrl"], []).append(
+                meta.get("versionId") if isinstance(meta, dict) else None)
+    if all(len(found) == 1 for found in versions.values()):
+        return  # every fullUrl is one resource: nothing is ambiguous, no version is missing
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict) \
+                or entry["resource"].get("resourceType") == "Bundle":
+            continue  # a nested Bundle resolves its own references
+        base = _RESTFUL.match(entry.get("fullUrl") or "")
+        for reference, at in _references(entry["resource"], f"{expression}.entry[{index}]"
+                                                             f".resource"):
+            target = _RESTFUL.match(reference)
+            if target is None or target.group(1) is None and (base is None or not base.group(1)):
+                continue  # not a RESTful reference, or relative to a urn: the server's
+            url = (target.group(1) or base.group(1)) + target.group(2)  # type: ignore[union-attr]
+            found = versions.get(url, [])
+            if target.group(3) is None and len(found) > 1:
+                report("invalid", f"Multiple matches in bundle for reference {reference!r}: "
+                       f"{len(found)} entries have the fullUrl {url}; name the version", at)
+            elif target.group(3) is not None and found and target.group(3) not in found:
+                report("not-found", f"Can't find {reference!r} in the bundle: the entries with "
+                       f"the fullUrl {url} are other versions", at)
+
+
+def _references(value: object, expression: str) -> list[tuple[str, str]]:
+    """(Reference.reference, its location) in ``value``, not looking into a nested Bundle."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, dict):
+        if isinstance(value.get("reference"), str):
+            found.append((value["reference"], expression))
+        for key, item in value.items():
+            if isinstance(key, str) and key != "reference" and not (
+                    isinstance(item, dict) and item.get("resourceType") == "Bundle"):
+                found.extend(_references(item, f"{expression}.{key}"))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(_references(item, f"{expression}[{index}]"))
+    return found

@@ -17,6 +17,7 @@ from functools import lru_cache
 from . import base_invariants
 from .bundle_rules import check_bundle
 from .contained import ContainedScope, check_contained_resource
+from .definition_rules import check_definitional
 from .definitions import core_extensions, structure_definitions
 from .issues import ValidationIssue
 from .model import ElementDef, Kind, Model, Prop, TypeNode
@@ -86,6 +87,7 @@ class Walker:
         self._object(node, resource, expression, depth)
         if node.name == "Bundle":
             check_bundle(resource, expression, self._error)
+        check_definitional(resource, expression, self._error, self.model)
         self._scope.check_unreferenced(resource, expression, self._error)
         self._scope = outer_scope
 
