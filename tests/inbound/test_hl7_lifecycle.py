@@ -299,3 +299,22 @@ def test_two_merges_in_one_message_are_refused():
         event_from_v2(hl7v2.parse(message))
 
     assert refused.value.ack_code == "AE" and refused.value.location == "MRG[2]"
+
+
+def test_a_cancelled_discharge_takes_it_off_the_match_review_queue(
+        client, auth, demo_agency, hospital_headers):
+    uncertain = resent(A03, "SB-A03-uncertain",
+                       ("SB-771204^^^STBRIGID^MR~0014382291^^^MI^MA", "SB-555555^^^STBRIGID^MR"),
+                       ("||19880412|F|||412 W SAGINAW ST^^LANSING^MI^48933^USA^H",
+                        "||19880412|F"))
+    post(client, hospital_headers, uncertain)
+    [review] = client.get("/admin/matches", headers=auth).get_json()["reviews"]
+
+    ack = post(client, hospital_headers, sample(A13))
+
+    assert ack_code(ack) == "AA"
+    assert client.get("/admin/matches", headers=auth).get_json()["reviews"] == []
+    linked = client.post(f"/admin/matches/{review['id']}/link", headers=auth,
+                         json={"patient": ELENA})
+    assert linked.status_code == 409
+    assert referral_tasks(client, auth) == []
