@@ -70,7 +70,8 @@ AWAITING_REVIEW = {"text": "awaiting identity review"}
 @dataclass(frozen=True)
 class Taken:
     """What an event became. ``outcome``: referral | referral-exists | care-team-notified |
-    review | recorded."""
+    review | recorded, and for cancels and merges (adt_lifecycle.py) notice-withdrawn |
+    referral-cancelled | review-cancelled | merged."""
 
     outcome: str
     detail: str
