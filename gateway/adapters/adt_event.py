@@ -17,10 +17,13 @@ DISCHARGE = "discharge"  # notification-discharge, ADT^A03
 ADMIT = "admit"  # notification-admit, ADT^A01 (also A04, a registration)
 TRANSFER = "transfer"  # notification-transfer, ADT^A02
 UPDATE = "update"  # ADT^A08: patient information changed; no care-team action
+CANCEL_ADMIT = "cancel-admit"  # ADT^A11: the admission (A01/A04) did not happen
+CANCEL_DISCHARGE = "cancel-discharge"  # ADT^A13: the discharge (A03) did not happen
+MERGE = "merge"  # ADT^A40/A34: the prior MRN (MRG-1) is merged into the surviving one (PID-3)
 # A hospital's referral posted as a Task + ServiceRequest (gateway/workflows/
 # hospital_referrals.py): only its person needs matching; ``message_id`` is the Task's id.
 REFERRAL = "referral"
-KINDS = (DISCHARGE, ADMIT, TRANSFER, UPDATE, REFERRAL)
+KINDS = (DISCHARGE, ADMIT, TRANSFER, UPDATE, REFERRAL, CANCEL_ADMIT, CANCEL_DISCHARGE, MERGE)
 
 
 @dataclass(frozen=True)
@@ -40,3 +43,5 @@ class AdtEvent:
     # The sending facility as the message names it (MSH-4, MessageHeader.sender.display).
     sender_name: str | None = None
     notes: tuple[str, ...] = field(default=())
+    # A merge: the identifiers the patient had before (MRG-1), as FHIR Identifiers.
+    prior_identifiers: tuple[dict[str, Any], ...] = field(default=())

@@ -16,6 +16,11 @@ Decisions worth knowing:
   needs a zone with a time; a guessed zone could move a discharge to another day).
 - **A03 without PV1-45** is taken: the discharge time is EVN-2 (else MSH-7), with a note,
   since the referral only needs the discharge day and losing it would lose the follow-up.
+- **Cancels and merges**: A11 (cancel admit) and A13 (cancel discharge) name the visit they
+  undo by its number (PV1-19), which they must carry. A40 and A34 (merge) carry the prior
+  identifiers in MRG-1 (an identifier without a type is taken as an MRN, CX.5 ``MR``: A40
+  merges PID-3 identifiers, v2.5.1 3.3.40) and the surviving ones in PID-3; one merge (PID
+  and MRG pair) per message.
 - **Codes**: the few v2 tables the mapping needs are small dicts below, each with its table.
 """
 from __future__ import annotations
@@ -25,7 +30,16 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from urllib.parse import quote
 
-from gateway.adapters.adt_event import ADMIT, DISCHARGE, TRANSFER, UPDATE, AdtEvent
+from gateway.adapters.adt_event import (
+    ADMIT,
+    CANCEL_ADMIT,
+    CANCEL_DISCHARGE,
+    DISCHARGE,
+    MERGE,
+    TRANSFER,
+    UPDATE,
+    AdtEvent,
+)
 from gateway.adapters.hl7v2 import (
     DATA_TYPE_ERROR,
     ERROR,
@@ -40,7 +54,8 @@ from gateway.adapters.hl7v2 import (
     Hl7Segment,
 )
 
-TRIGGER_KINDS = {"A01": ADMIT, "A04": ADMIT, "A02": TRANSFER, "A03": DISCHARGE, "A08": UPDATE}
+TRIGGER_KINDS = {"A01": ADMIT, "A04": ADMIT, "A02": TRANSFER, "A03": DISCHARGE, "A08": UPDATE,
+                 "A11": CANCEL_ADMIT, "A13": CANCEL_DISCHARGE, "A34": MERGE, "A40": MERGE}
 
 # FHIR code systems and identifier systems the mapping writes (v2-to-FHIR IG, FHIR R4).
 V2_TABLE = "http://terminology.hl7.org/CodeSystem/v2-"  # + table number, e.g. 0203
@@ -101,9 +116,15 @@ def event_from_v2(message: Hl7Message, *, sender_zone: tzinfo | None = None) -> 
     occurred_from = "EVN-2" if recorded else "MSH-7"
     occurred = times.read(recorded or sent, occurred_from)
     pv1 = message.segment("PV1")
-    if pv1 is None and kind != UPDATE:
+    if pv1 is None and kind not in (UPDATE, MERGE):
         raise Hl7Error(ERROR, f"an ADT {message.trigger} needs a PV1 segment (the visit)",
                        "PV1", SEGMENT_SEQUENCE_ERROR)
+    if pv1 is not None and kind in (CANCEL_ADMIT, CANCEL_DISCHARGE) \
+            and not pv1.field(19).text():
+        raise Hl7Error(ERROR, f"an ADT {message.trigger} names the visit it cancels by its "
+                              f"visit number (PV1-19), which is empty", "PV1-19",
+                       REQUIRED_FIELD_MISSING)
+    prior = _prior_identifiers(message) if kind == MERGE else ()
     notes = list(message.notes)
     encounter = _encounter(pv1, kind, times) if pv1 is not None else None
     if encounter and kind == DISCHARGE and "end" not in encounter.get("period", {}):
@@ -119,7 +140,24 @@ def event_from_v2(message: Hl7Message, *, sender_zone: tzinfo | None = None) -> 
         patient=_patient(message.segment("PID")), encounter=encounter,
         conditions=tuple(_conditions(message.segments_named("DG1"), times, notes)),
         facility=facility, occurred=occurred, sender_name=(facility or {}).get("name"),
-        notes=tuple(notes + times.notes))
+        notes=tuple(notes + times.notes), prior_identifiers=prior)
+
+
+def _prior_identifiers(message: Hl7Message) -> tuple[dict[str, Any], ...]:
+    """MRG-1 -> the identifiers merged away (an untyped one is an MRN), or Hl7Error AE."""
+    merges = message.segments_named("MRG")
+    if not merges:
+        raise Hl7Error(ERROR, f"an ADT {message.trigger} needs an MRG segment (the prior "
+                              f"identifiers)", "MRG", SEGMENT_SEQUENCE_ERROR)
+    if len(merges) > 1 or len(message.segments_named("PID")) > 1:
+        raise Hl7Error(ERROR, "one merge (a PID and its MRG) per message; send the others "
+                              "one by one", "MRG[2]", SEGMENT_SEQUENCE_ERROR)
+    prior = tuple(i for cx in merges[0].repetitions(1)
+                  if (i := _identifier(cx, default_type="MR")))
+    if not prior:
+        raise Hl7Error(ERROR, "the prior patient identifier (MRG-1) is empty", "MRG-1",
+                       REQUIRED_FIELD_MISSING)
+    return prior
 
 
 # -- times -----------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ Decisions worth knowing:
   UTF-8 if it is valid UTF-8 and as ISO 8859-1 otherwise, with a note: an empty MSH-18 is a
   sender that never thought about it, and refusing a discharge over it would cost a referral.
   A charset that *is* declared and does not fit the bytes is ``AE`` (the bytes are corrupt).
+  A sender whose MSH-18 is wrong is registered with its real one (``endpoints.hl7_charset``,
+  a Python codec name); ``parse(raw, charset=...)`` then reads the bytes in it, with a note.
 - **Parsing** splits the message once with python-hl7 (``hl7.parse``) into segments, fields,
   repetitions, components and subcomponents, in the sender's separators; ``Hl7Segment.field``
   then reads a field by position, resolving escape sequences and the ``""`` null. Values are
@@ -237,9 +239,17 @@ def decode(raw: bytes) -> str:
     return _decode(raw).text
 
 
-def _decode(raw: bytes) -> _Decoded:
+def _decode(raw: bytes, override: str | None = None) -> _Decoded:
     body = _unframed(raw)
     declared = _declared_charset(body)
+    if override:  # the sender's registered character set, whatever MSH-18 says
+        try:
+            return _Decoded(body.decode(override), declared, override,
+                            (f"read as {override}, the sender's registered character set "
+                             f"(MSH-18 says {declared or 'nothing'})",))
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise Hl7Error(ERROR, f"the message is not in {override}, the sender's registered "
+                                  f"character set", "MSH-18", DATA_TYPE_ERROR) from exc
     codec = _codec_for(declared)
     if codec is None:
         raise Hl7Error(REJECT, f"character set {declared!r} (MSH-18) is not supported; "
@@ -300,12 +310,12 @@ def _codec_for(declared: str) -> str | None:
 
 # -- text -> message -------------------------------------------------------------------------
 
-def parse(raw: bytes) -> Hl7Message:
-    """The message in ``raw`` (bytes as received), or Hl7Error: AR when it is not an HL7 v2
-    message we can read (no MSH, bad encoding characters, unknown charset, unsupported
-    version), AE when MSH-10 (needed to acknowledge it) is empty. The message is split into
-    fields here; a field's values are read (escapes resolved) when it is first asked for."""
-    decoded = _decode(raw)
+def parse(raw: bytes, charset: str | None = None) -> Hl7Message:
+    """The message in ``raw`` (bytes as received; ``charset``: a Python codec that overrides
+    MSH-18), or Hl7Error: AR when it is not an HL7 v2 message we can read (no MSH, bad
+    encoding characters, unknown charset, unsupported version), AE when MSH-10 is empty. The
+    message is split into fields here; a field's values are read when first asked for."""
+    decoded = _decode(raw, charset)
     text = decoded.text.replace("\r\n", "\r").replace("\n", "\r")
     if not re.match(r"MSH[^A-Za-z0-9\s]", text):
         raise Hl7Error(REJECT, "not an HL7 v2 message: it does not begin with an MSH segment",
@@ -478,6 +488,12 @@ def _envelope_of(received: bytes | Hl7Message) -> _Envelope:
             received.processing_id or "P", received.version, received.trigger,
             received.charset, received.codec)
     return _envelope_of_raw(received)
+
+
+def sending_facility(raw: bytes) -> str:
+    """MSH-4.1 as far as it can be read from the raw MSH line ("" when it cannot)."""
+    envelope = _envelope_of_raw(raw)
+    return envelope.sending_facility.split(envelope.encoding_characters[0])[0]
 
 
 def _envelope_of_raw(raw: bytes) -> _Envelope:

@@ -9,6 +9,7 @@ import click
 from gateway.cli.audit import audit
 from gateway.cli.consents import consents
 from gateway.cli.delivery import deadletters, deliver
+from gateway.cli.inbound import inbound
 from gateway.cli.mllp import mllp
 from gateway.cli.partners import partners
 from gateway.cli.records import import_records, poll, validate
@@ -37,6 +38,7 @@ cli.add_command(audit)
 cli.add_command(referrals)
 cli.add_command(matches)
 cli.add_command(consents)
+cli.add_command(inbound)
 
 
 def main() -> None:

@@ -57,6 +57,9 @@ def onboarding_options(command: Any) -> Any:
                      help="an address or CIDR its MLLP connections come from (repeatable)"),
         click.option("--hl7-timezone",
                      help="the IANA time zone of its HL7 v2 times without offset"),
+        click.option("--hl7-charset",
+                     help="the character set it really sends HL7 v2 in, read instead of its "
+                          "MSH-18 (e.g. latin-1, windows-1252)"),
         click.option("--identifier-system", "identifier_systems", multiple=True,
                      help="a system of its own patient identifiers, its MRNs (repeatable)"),
         click.option("--jwks-url", help="where its public keys are published (https)"),
@@ -172,7 +175,8 @@ def partners_update(partner_id: str, **options: Any) -> None:
                 **body["endpoints"],
                 **{key: options[key] for key in ("fhir_base", "drop_folder", "hl7_facility")
                    if options[key]},
-                **hl7_endpoints(None, options["mllp_sources"], options["hl7_timezone"])}
+                **hl7_endpoints(None, options["mllp_sources"], options["hl7_timezone"],
+                                options["hl7_charset"])}
             for option, key in (("identifier_systems", "patient_identifier_systems"),
                                 ("submits", "submits"), ("purposes", "purposes"),
                                 ("resource_types", "resource_types"),

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -340,3 +341,30 @@ class MatchReviewRow(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     patient_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     task_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class HeldMessageRow(Base):
+    """An HL7 v2 message from a sender the gateway could not place (a sending facility no
+    partner registers): answered AR as before, and kept here, whole, for an operator to replay
+    once the facility is registered (gateway/workflows/held_messages.py). The same message
+    sent again (a sender retrying after the AR) is the same row, counted."""
+
+    __tablename__ = "held_message"
+    __table_args__ = (UniqueConstraint("facility", "control_id", "channel"),
+                      Index("ix_held_message_status", "status"))
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    times_received: Mapped[int] = mapped_column(Integer, default=1)
+    facility: Mapped[str] = mapped_column(String(200))  # MSH-4.1 as sent
+    message_type: Mapped[str] = mapped_column(String(32))  # e.g. ADT^A03
+    control_id: Mapped[str] = mapped_column(String(200))  # MSH-10
+    # How it came: "mllp:<peer address>" or "http:<partner id>" (the authenticated sender).
+    channel: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)  # why it was not taken (the AR's text)
+    content: Mapped[bytes] = mapped_column(LargeBinary)  # the bytes as received
+    status: Mapped[str] = mapped_column(String(16))  # held | replayed
+    replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    replayed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)  # the replay's ACK code+text

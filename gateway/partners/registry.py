@@ -15,6 +15,7 @@ A partner file (``fixtures/partners/<id>.json``, ``gateway partners add FILE``) 
 """
 from __future__ import annotations
 
+import codecs
 import ipaddress
 import json
 import uuid
@@ -242,14 +243,15 @@ def from_options(*, partner_id: str, kind: str, name: str, organization: str | N
                  token_url: str | None = None, client_id: str | None = None,
                  purposes: tuple[str, ...] = (), resource_types: tuple[str, ...] = (),
                  hl7_facility: str | None = None, mllp_sources: tuple[str, ...] = (),
-                 hl7_timezone: str | None = None, identifier_systems: tuple[str, ...] = (),
+                 hl7_timezone: str | None = None, hl7_charset: str | None = None,
+                 identifier_systems: tuple[str, ...] = (),
                  jwks_url: str | None = None, jwks: dict[str, Any] | None = None,
                  submits: tuple[str, ...] = ()) -> Partner:
     """A partner from command-line options (``gateway partners add --id ...``). Without an
     ``organization`` it stands for a new Organization whose id follows from its own."""
     endpoints = {k: v for k, v in (("fhir_base", fhir_base), ("drop_folder", drop_folder))
                  if v}
-    endpoints.update(hl7_endpoints(hl7_facility, mllp_sources, hl7_timezone))
+    endpoints.update(hl7_endpoints(hl7_facility, mllp_sources, hl7_timezone, hl7_charset))
     if fhir_base:
         check_fhir_base(fhir_base)
     outbound: dict[str, Any] = {"method": auth_method}
@@ -284,10 +286,11 @@ def check_fhir_base(url: str) -> None:
                                         "for development)")
 
 
-def hl7_endpoints(facility: str | None, sources: tuple[str, ...], timezone: str | None
-                  ) -> dict[str, str]:
+def hl7_endpoints(facility: str | None, sources: tuple[str, ...], timezone: str | None,
+                  charset: str | None = None) -> dict[str, str]:
     """The HL7 v2 sender settings as ``endpoints`` entries, each checked: the MLLP source
-    addresses are CIDRs, the time zone an IANA name."""
+    addresses are CIDRs, the time zone an IANA name, the character set (the one the sender
+    really uses, read in preference to its MSH-18) a Python codec that keeps ASCII as is."""
     endpoints: dict[str, str] = {}
     if facility:
         endpoints["hl7_facility"] = facility
@@ -307,4 +310,15 @@ def hl7_endpoints(facility: str | None, sources: tuple[str, ...], timezone: str 
                                f"{timezone!r} is not an IANA time zone (e.g. America/Detroit)"
                                ) from None
         endpoints["hl7_timezone"] = timezone
+    if charset:
+        try:
+            name = codecs.lookup(charset).name
+            readable = "MSH|^~\\&".encode(name) == b"MSH|^~\\&"  # ASCII kept as it is
+        except (LookupError, UnicodeError):
+            readable = False
+        if not readable:
+            raise PartnerError("endpoints.hl7_charset",
+                               f"{charset!r} is not a character set HL7 v2 can be read in "
+                               f"(e.g. latin-1, windows-1252, utf-8)")
+        endpoints["hl7_charset"] = name
     return endpoints

@@ -15,11 +15,17 @@ mode, HL7 v2.5.1 chapter 2):
 
 Accepted and content-refused messages are kept with their ACK, so the same MSH-10 from the
 same sender gets the same ACK and changes nothing (gateway/workflows/inbound_messages.py).
+A message from a sender we cannot place (its MSH-4 no registered hospital's, over MLLP or
+from a partner registered with another facility) gets AR and is held for an operator, who
+replays it once the facility is registered (gateway/workflows/held_messages.py). A sender
+whose MSH-18 is wrong is read in the character set registered for it
+(``endpoints.hl7_charset``).
 """
 from __future__ import annotations
 
 import ipaddress
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,7 +33,7 @@ from gateway.adapters import hl7v2
 from gateway.adapters.adt_v2 import event_from_v2
 from gateway.adapters.hl7v2 import Hl7Error, Hl7Message
 from gateway.partners.registry import Partner, PartnerRegistry
-from gateway.workflows import inbound_messages
+from gateway.workflows import held_messages, inbound_messages
 from gateway.workflows.inbound_messages import FATAL, OK, Result
 
 if TYPE_CHECKING:
@@ -38,26 +44,55 @@ log = logging.getLogger(__name__)
 ACK_CODE = {OK: hl7v2.ACCEPT, FATAL: hl7v2.ERROR, inbound_messages.TRANSIENT: hl7v2.REJECT}
 
 
+@dataclass(frozen=True)
+class Answer:
+    """The ACK for a message, and what it says: ``code`` AA, AE or AR and its text;
+    ``held_id`` when the message was kept for an operator (gateway/workflows/
+    held_messages.py)."""
+
+    ack: bytes
+    code: str
+    text: str
+    held_id: int | None = None
+
+
 def receive_hl7(state: GatewayState, raw: bytes, *, partner: Partner | None = None,
                 peer: str | None = None) -> bytes:
     """The ACK for one message (``partner``: the authenticated sender over HTTP; ``peer``:
     the source address over MLLP)."""
+    return answer_hl7(state, raw, partner=partner, peer=peer).ack
+
+
+def answer_hl7(state: GatewayState, raw: bytes, *, partner: Partner | None = None,
+               peer: str | None = None, replaying: bool = False) -> Answer:
+    """``receive_hl7``, telling what the ACK says; ``replaying``: a held message sent again
+    by an operator, which is not held a second time."""
     content = raw.decode("latin-1")  # kept as received, whatever the declared charset
+    # The sender first (MSH-4 is ASCII in any charset we read): its registration may name
+    # the character set it really sends in, whatever its MSH-18 says.
+    sender = _sender(state, hl7v2.sending_facility(raw), partner, peer)
+    charset = sender.endpoints.get("hl7_charset") if isinstance(sender, Partner) else None
     try:
-        message = hl7v2.parse(raw)
+        message = hl7v2.parse(raw, charset or None)
     except Hl7Error as error:
         inbound_messages.refuse(state, partner, message_id=None, source="hl7v2",
                                 content=content, result=Result(FATAL, error.text),
                                 label="HL7 v2 message", sender=peer)
-        return hl7v2.ack(raw, error.ack_code, error.text, error)
+        return Answer(hl7v2.ack(raw, error.ack_code, error.text, error), error.ack_code,
+                      error.text)
     label = f"{message.message_type}^{message.trigger}"
-    sender = _sender(state, message, partner, peer)
     if isinstance(sender, Hl7Error):
         inbound_messages.refuse(state, None, message_id=message.control_id, source="hl7v2",
                                 content=content, result=Result(FATAL, sender.text),
                                 label=label, sender=f"{message.sending_facility} ({peer})"
                                 if peer else message.sending_facility)
-        return hl7v2.ack(message, sender.ack_code, sender.text, sender)
+        held_id = None if replaying else held_messages.hold(
+            state, raw, facility=hl7v2.sending_facility(raw), message_type=label,
+            control_id=message.control_id, reason=sender.text,
+            channel=f"{held_messages.HTTP}{partner.id}" if partner is not None
+            else f"{held_messages.MLLP}{peer or ''}")
+        return Answer(hl7v2.ack(message, sender.ack_code, sender.text, sender),
+                      sender.ack_code, sender.text, held_id)
     try:
         event = event_from_v2(message, sender_zone=_zone(sender))
     except Hl7Error as error:
@@ -66,7 +101,8 @@ def receive_hl7(state: GatewayState, raw: bytes, *, partner: Partner | None = No
         seen = inbound_messages.stored_answer(state, sender.id, message.control_id)
         if seen is not None:
             inbound_messages.note_repeat(state, sender, message.control_id, label, seen)
-            return seen.answer.encode(message.codec, errors="replace")
+            return Answer(seen.answer.encode(message.codec, errors="replace"),
+                          ACK_CODE[seen.code], seen.text)
         answer = hl7v2.ack(message, error.ack_code, error.text, error)
         if error.ack_code == hl7v2.ERROR:  # the content: the same message gets the same ACK
             inbound_messages.refuse(state, sender, message_id=message.control_id,
@@ -78,10 +114,27 @@ def receive_hl7(state: GatewayState, raw: bytes, *, partner: Partner | None = No
             inbound_messages.refuse(state, sender, message_id=None, source="hl7v2",
                                     content=content, result=Result(FATAL, error.text),
                                     label=label)
-        return answer
+        return Answer(answer, error.ack_code, error.text)
     result = inbound_messages.receive(state, sender, event, content,
                                       lambda r: _ack_text(message, r), label=label)
-    return result.answer.encode(message.codec, errors="replace")
+    return Answer(result.answer.encode(message.codec, errors="replace"),
+                  ACK_CODE[result.code], result.text)
+
+
+def replay_held(state: GatewayState, ids: list[int], *, by: str
+                ) -> list[held_messages.Replayed]:
+    """Send held messages through ``answer_hl7`` again, each from the channel it came by."""
+    def receive(raw: bytes, partner_id: str | None, peer: str | None) -> tuple[str, str]:
+        partner = None
+        if partner_id is not None:
+            with state.session_factory() as session:
+                partner = PartnerRegistry(session).get(partner_id)
+            if partner is None or not partner.enabled:
+                return hl7v2.REJECT, f"partner {partner_id} is not registered or disabled"
+        answer = answer_hl7(state, raw, partner=partner, peer=peer, replaying=True)
+        return answer.code, answer.text
+
+    return held_messages.replay(state, ids, receive, by=by)
 
 
 def _ack_text(message: Hl7Message, result: Result) -> str:
@@ -91,10 +144,9 @@ def _ack_text(message: Hl7Message, result: Result) -> str:
     return hl7v2.ack(message, code, result.text, error).decode(message.codec)
 
 
-def _sender(state: GatewayState, message: Hl7Message, partner: Partner | None,
+def _sender(state: GatewayState, facility: str, partner: Partner | None,
             peer: str | None) -> Partner | Hl7Error:
-    """The sending hospital, or why we cannot tell (an AR)."""
-    facility = message.sending_facility.split("^")[0]
+    """The sending hospital, or why we cannot tell (an AR); ``facility`` is MSH-4.1."""
     if partner is not None:
         expected = partner.endpoints.get("hl7_facility")
         if expected and expected != facility:

@@ -10,7 +10,8 @@ and message id), the referral workflow acts on it (gateway/workflows/referrals.p
 AuditEvent of the receipt (DICOM 110107 Import) is written. So what was accepted is stored
 with everything it became, or not at all. The answer is stored with it: the same message
 again (a retry after a lost ACK, or a second sender thread) gets the stored answer and changes
-nothing. A message whose content is wrong is recorded with its fatal answer (resending it
+nothing. Cancels and merges (gateway/workflows/adt_lifecycle.py) take the same path. A
+message whose content is wrong is recorded with its fatal answer (resending it
 unchanged gets the same answer); a failure on our side (the database, a bug) is answered as
 transient and stores nothing, so the sender's retry is processed afresh.
 """
@@ -38,7 +39,8 @@ from gateway.fhir.errors import FhirError
 from gateway.local.store import LocalRecordStore
 from gateway.local.translate import translator_for
 from gateway.partners.registry import Partner
-from gateway.workflows.referrals import Taken, take_event
+from gateway.workflows.adt_lifecycle import take
+from gateway.workflows.referrals import Taken
 
 if TYPE_CHECKING:
     from gateway.state import GatewayState
@@ -87,7 +89,7 @@ def receive(state: GatewayState, partner: Partner, event: AdtEvent, content: str
             repository.session.flush()
             ensure_registered(repository.session, state.config)  # the intake goes with it
             ctx = translator_for(state.config).context(LocalRecordStore(repository.session))
-            taken = take_event(repository, partner, event, ctx, now)
+            taken = take(repository, partner, event, ctx, now)
             result = Result(OK, taken.detail, taken)
             result = _with_answer(result, render)
             row.outcome, row.patient_id, row.task_id = (taken.outcome, taken.patient_id,

@@ -70,7 +70,8 @@ AWAITING_REVIEW = {"text": "awaiting identity review"}
 @dataclass(frozen=True)
 class Taken:
     """What an event became. ``outcome``: referral | referral-exists | care-team-notified |
-    review | recorded."""
+    review | recorded, and for cancels and merges (adt_lifecycle.py) notice-withdrawn |
+    referral-cancelled | review-cancelled | merged."""
 
     outcome: str
     detail: str
@@ -281,6 +282,7 @@ def event_from_json(text: str) -> AdtEvent:
     data = json.loads(text)
     data["conditions"] = tuple(data.get("conditions") or ())
     data["notes"] = tuple(data.get("notes") or ())
+    data["prior_identifiers"] = tuple(data.get("prior_identifiers") or ())
     return AdtEvent(**data)
 
 
@@ -512,3 +514,10 @@ def without_version_meta(resource: dict[str, Any]) -> dict[str, Any]:
         body["meta"] = meta
     return body
 
+
+
+def visit_ids(partner: Partner, event: AdtEvent) -> dict[str, str]:
+    """The ids of what the hospital's visit (its encounter identifier, PV1-19) made or would
+    make (``encounter``, ``task``, ``service-request``...), as ``make_referral`` and
+    ``notify_care_team`` name them: how a later message about the visit finds them."""
+    return _Ids(partner, _referral_key(partner, event))
