@@ -35,6 +35,7 @@ from gateway.workflows import (
     match_operation,
     process_message,
     referral_states,
+    referral_subject,
 )
 from gateway.workflows.consent_routes import bp as consents_blueprint
 from gateway.workflows.hl7_routes import bp as hl7_blueprint
@@ -94,6 +95,7 @@ def _register_domain(app: Flask, state: GatewayState) -> None:
     write path (gateway/fhir/hooks.py), the operations the API serves, and the AuditEvent of
     every API request. The core calls them and imports none of them."""
     referral_states.register(state.hooks)  # before a Task is written: its state machine
+    referral_subject.register(state.hooks, state)  # a hospital's new referral: its subject
     outbox.register(state.hooks)  # in the transaction: the deliveries a change causes
     inbound.register(state.hooks, state)  # after the commit: what a partner submitted
     audit_chain.register(state.hooks)  # each AuditEvent's chain link; its lock taken last

@@ -70,6 +70,67 @@ def referrals_flag_overdue() -> None:
     click.echo(f"flagged {flagged} overdue referral{'s' if flagged != 1 else ''}")
 
 
+# The referral loop, one command per action (gateway/workflows/referral_actions.py): what
+# each does, for --help.
+ACTION_HELP = {
+    "accept": "Accept referral TASK_ID (requested or received -> accepted).",
+    "reject": "Reject referral TASK_ID before work starts (needs --reason).",
+    "start": "Start work on referral TASK_ID (-> in-progress).",
+    "hold": "Put referral TASK_ID on hold (needs --reason).",
+    "resume": "Resume referral TASK_ID after a hold (on-hold -> in-progress).",
+    "complete": "Complete referral TASK_ID: Task.output names the follow-up Encounter (given, "
+                "entered with --encounter-date, or found in the record) and the FUH windows.",
+    "cancel": "Cancel referral TASK_ID (needs --reason).",
+    "fail": "Mark referral TASK_ID failed: tried, could not be done (needs --reason).",
+    "entered-in-error": "Mark referral TASK_ID entered in error (needs --reason).",
+}
+
+
+def _action_command(action: str) -> click.Command:
+    @click.argument("task_id")
+    @click.option("--reason", help="why (statusReason); required for reject, hold, cancel, "
+                                   "fail and entered-in-error")
+    def command(task_id: str, reason: str | None, **completion: object) -> None:
+        _act(action, task_id, reason, completion.get("encounter"),
+             completion.get("encounter_date"))
+
+    if action == "complete":
+        command = click.option("--encounter", help="the follow-up Encounter's id")(command)
+        command = click.option("--encounter-date", type=click.DateTime(["%Y-%m-%d"]),
+                               help="enter the follow-up visit of this day (YYYY-MM-DD)"
+                               )(command)
+    return click.command(action, help=ACTION_HELP[action])(command)
+
+
+def _act(action: str, task_id: str, reason: str | None, encounter: object,
+         encounter_date: object) -> None:
+    from gateway.auth import Principal
+    from gateway.fhir.errors import FhirError
+    from gateway.workflows.referral_actions import act
+
+    operator = Principal(kind="operator", name=f"cli:{getpass.getuser()}")
+    when = encounter_date.date() if isinstance(encounter_date, datetime) else None
+    with open_state() as state:
+        try:
+            task = act(state, task_id, action, operator, reason=reason,
+                       encounter=encounter if isinstance(encounter, str) else None,
+                       encounter_date=when)
+        except FhirError as error:
+            raise CliError(str(error)) from None
+    line = f"referral Task/{task['id']} is {task['status']}"
+    if task.get("statusReason"):
+        line += f" ({task['statusReason']['text']})"
+    for output in task.get("output", []) if task["status"] == "completed" else []:
+        value = output.get("valueReference", {}).get("reference") \
+            if "valueReference" in output else output.get("valueBoolean")
+        line += f"; {output['type']['text']}: {value}"
+    click.echo(line)
+
+
+for _action in ACTION_HELP:
+    referrals.add_command(_action_command(_action))
+
+
 @click.group()
 def matches() -> None:
     """Hospital events whose person matched a consumer only uncertainly (the review queue)."""

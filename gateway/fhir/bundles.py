@@ -66,6 +66,10 @@ def process_bundle(state: FhirServices, bundle: Any, prefer: Prefer, requester: 
     if not isinstance(raw_entries, list):
         raise FhirError(400, "structure", "Bundle.entry must be an array", "Bundle.entry")
     base = state.config.fhir_base_url
+    if kind == "transaction":
+        for hook in state.hooks.before_transaction:
+            bundle = hook(requester, bundle)
+        raw_entries = bundle.get("entry", [])
     if kind == "batch":
         return {"resourceType": "Bundle", "type": "batch-response",
                 "entry": [batch_entry(state, index, raw, base, prefer, requester)

@@ -5,6 +5,10 @@ Medplum's repository events work): the app factory registers the domain's hooks 
 ``RepositoryHooks`` when the app is built (gateway/app.py), and every repository of that app
 runs them.
 
+- ``before_transaction(requester, bundle)``: a ``transaction`` Bundle is about to be parsed
+  and its entries authorized; a hook returns the Bundle to process instead (the referral
+  workflow turns the Patient a hospital sends with its referral into the Task's contained
+  match probe, so that the hospital's Patient is matched, never stored as sent).
 - ``before_write(repository, resource_type, previous, resource)``: a create or update is about
   to be validated and stored; ``previous`` is the current version's JSON text (None: there is
   none). A hook refuses the write by raising FhirError (the referral Task's state machine).
@@ -45,12 +49,14 @@ class Change:
 BeforeWrite = Callable[[Any, str, "str | None", Any], None]
 Stored = Callable[[Any, Sequence[Change]], None]
 TransactionHook = Callable[[Any], None]
+BeforeTransaction = Callable[[Any, dict[str, Any]], dict[str, Any]]
 
 
 @dataclass
 class RepositoryHooks:
     """The hooks one app's repositories run (built once, by the app factory)."""
 
+    before_transaction: list[BeforeTransaction] = field(default_factory=list)
     before_write: list[BeforeWrite] = field(default_factory=list)
     stored: list[Stored] = field(default_factory=list)
     _before_commit: list[tuple[int, TransactionHook]] = field(default_factory=list)

@@ -13,6 +13,7 @@ from flask import current_app
 
 from gateway.config import Config
 from gateway.fhir.access import Requester
+from gateway.fhir.hooks import RepositoryHooks
 from gateway.fhir.operations import OperationRegistry
 from gateway.fhir.repository import Repository
 from gateway.fhir.search import SearchParameterRegistry
@@ -25,6 +26,7 @@ class FhirServices(Protocol):
     search_registry: SearchParameterRegistry
     capability_statement: dict[str, Any]
     operations: OperationRegistry
+    hooks: RepositoryHooks
 
     def authenticate(self, authorization: str | None) -> Requester:
         """The caller (else a 401 FhirError)."""

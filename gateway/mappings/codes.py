@@ -17,6 +17,15 @@ PROFILE_CONSENT = f"{FHIR_BASE}/StructureDefinition/cmh-consent"
 # Task.code, bound (required) to profiles/ValueSet-cmh-task-type.json.
 TASK_TYPE_SYSTEM = f"{FHIR_BASE}/CodeSystem/cmh-task-type"
 TASK_REFERRAL = {"system": TASK_TYPE_SYSTEM, "code": "referral", "display": "Referral"}
+# A referral Task also carries FHIR's own task code, as Gravity SDOHCC and BSeR fix it.
+TASK_FULFILL = {"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill",
+                "display": "Fulfill the focal request"}
+# BSeR's referral Task identifiers (v2-0203): the requester's (placer) and ours (filler).
+V2_IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
+PLACER_IDENTIFIER = {"coding": [{"system": V2_IDENTIFIER_TYPE, "code": "PLAC",
+                                 "display": "Placer Identifier"}]}
+FILLER_IDENTIFIER = {"coding": [{"system": V2_IDENTIFIER_TYPE, "code": "FILL",
+                                 "display": "Filler Identifier"}]}
 TASK_CASE_MANAGER_CHANGE = {"system": TASK_TYPE_SYSTEM, "code": "case-manager-change",
                             "display": "Change of case manager"}
 

@@ -97,7 +97,8 @@ SHAPES: Mapping[str, Mapping[str, Shape]] = {
 
 # What the partner that made a referral learns of it without a consent (decision rule 6).
 REFERRAL_STATUS = _only("status", "statusReason", "businessStatus", "intent", "code",
-                        "authoredOn", "lastModified", "requester", "owner", "executionPeriod")
+                        "authoredOn", "lastModified", "requester", "owner", "executionPeriod",
+                        "output")
 
 
 def shape_for(partner_kind: str | None, resource_type: str) -> Shape | None:

@@ -6,15 +6,19 @@ The hospital creates the Task and ServiceRequest here (a ``transaction``, or one
 its own token; once the write has committed (gateway/workflows/inbound.py) the agency takes the
 referral in, as the gateway:
 
-- **who it is for**: ``Task.for`` is either our Patient (a literal reference, or a conditional
-  one on the hospital's own MRN, which the transaction resolves through the identifiers we
-  keep) or a Patient contained in the Task. A contained one is matched like a discharge's
+- **who it is for**: ``Task.for`` is either our Patient or a Patient contained in the Task
+  (which is what the Patient of the hospital's transaction, or a conditional reference on its
+  MRN, became as it was written: gateway/workflows/referral_subject.py, which also refused a
+  referral that names no one). A contained one is matched like a discharge's
   person (gateway/workflows/referrals.py): a certain match links, no match makes a prospective
   consumer, an uncertain one waits in the match review queue (the Task says so in its
   ``businessStatus``) and is attached when an operator decides;
-- **what it is**: the Task becomes a cmh-task referral (code ``referral``, tag
-  ``hospital-referral``), requested by the sending hospital (whatever it claimed), owned by the
-  agency's Local Access unit;
+- **what it is**: the Task becomes a cmh-task referral (code ``referral`` and FHIR's
+  ``fulfill``, intent ``order``, tag ``hospital-referral``), status ``requested`` whatever the
+  hospital sent (gateway/workflows/referral_subject.py keeps what it sent in a note),
+  requested by the sending hospital (whatever it claimed), owned by the agency's Local Access
+  unit; the hospital's Task identifiers are kept as the placer's (BSeR, v2-0203 ``PLAC``) and
+  ours is added as the filler's (``FILL``);
 - then, like every inbound referral, it is handed to the local system as an intake record and
   each change to it goes back to the hospital (gateway/adapters/intake.py, hospital.py).
 """
@@ -33,11 +37,18 @@ from gateway.audit.log import record
 from gateway.auth import SYSTEM
 from gateway.local.store import LocalRecordStore
 from gateway.local.translate import translator_for
-from gateway.mappings.codes import PROFILE_TASK, TASK_REFERRAL
+from gateway.mappings.codes import (
+    FILLER_IDENTIFIER,
+    PLACER_IDENTIFIER,
+    PROFILE_TASK,
+    TASK_FULFILL,
+    TASK_REFERRAL,
+)
 from gateway.partners.registry import Partner
 from gateway.workflows.court_orders import referenced_id
 from gateway.workflows.referrals import (
     AWAITING_REVIEW,
+    REFERRAL_IDENTIFIER,
     Taken,
     local_access,
     take_event,
@@ -104,14 +115,19 @@ def _as_referral(task: dict[str, Any], partner: Partner, owner: dict[str, Any],
     meta["profile"] = [PROFILE_TASK]
     tags = [t for t in meta.get("tag", []) if t.get("code") != "hospital-referral"]
     meta["tag"] = [*tags, HOSPITAL_REFERRAL_TAG]
-    referral["code"] = {"coding": [TASK_REFERRAL]}
+    referral["code"] = {"coding": [TASK_REFERRAL, TASK_FULFILL]}
+    referral["intent"] = "order"
+    # BSeR: the hospital's identifiers of its Task are the placer's; ours is the filler's.
+    referral["identifier"] = [
+        *({**i, "type": i.get("type") or PLACER_IDENTIFIER}
+          for i in referral.get("identifier", []) if i.get("system") != REFERRAL_IDENTIFIER),
+        {"system": REFERRAL_IDENTIFIER, "value": referral["id"], "type": FILLER_IDENTIFIER}]
     referral["requester"] = {"reference": f"Organization/{partner.organization}",
                              "display": partner.name}
     referral["owner"] = owner
     referral.setdefault("authoredOn", now.isoformat(timespec="seconds"))
     referral["lastModified"] = now.isoformat(timespec="seconds")
-    if referral.get("status") == "draft":
-        referral["status"] = "requested"
+    referral["status"] = "requested"  # as it was stored (gateway/workflows/referral_subject.py)
     return referral
 
 

@@ -39,7 +39,13 @@ from gateway.db.models import MatchReviewRow
 from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import Repository
 from gateway.local.store import organization_units
-from gateway.mappings.codes import PROFILE_TASK, TASK_REFERRAL
+from gateway.mappings.codes import (
+    FILLER_IDENTIFIER,
+    PLACER_IDENTIFIER,
+    PROFILE_TASK,
+    TASK_FULFILL,
+    TASK_REFERRAL,
+)
 from gateway.mappings.context import DEFAULT_MEDICAID_SYSTEM, MappingContext
 from gateway.partners.registry import Partner
 from gateway.workflows.court_orders import referenced_id
@@ -52,6 +58,8 @@ DISCHARGE_REFERRAL_TAG = {"system": GATEWAY_TAGS, "code": "hospital-discharge",
 PROSPECTIVE_TAG = {"system": GATEWAY_TAGS, "code": "prospective",
                    "display": "Prospective consumer (not yet enrolled)"}
 REFERRAL_INPUT = f"{FHIR_BASE}/CodeSystem/referral-input"
+# Our identifier of a referral a hospital sent as a FHIR Task (BSeR's filler identifier).
+REFERRAL_IDENTIFIER = f"{FHIR_BASE}/referral"
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 SNOMED = "http://snomed.info/sct"
 # What the referral asks for: follow-up care in community mental health after a discharge.
@@ -296,7 +304,7 @@ def make_referral(repository: Repository, partner: Partner, event: AdtEvent, pat
     key = _referral_key(partner, event)
     ids = _Ids(partner, key)
     task_identifier = {"system": f"{FHIR_BASE}/partner/{partner.id}/discharge",
-                       "value": ids["task"]}
+                       "value": ids["task"], "type": FILLER_IDENTIFIER}
     if _exists(repository, "Task", ids["task"]):  # its id follows from the encounter
         return Taken("referral-exists", f"this discharge is already referral "
                                         f"Task/{ids['task']}",
@@ -334,13 +342,14 @@ def make_referral(repository: Repository, partner: Partner, event: AdtEvent, pat
         "resourceType": "Task", "id": ids["task"],
         "meta": {"profile": [PROFILE_TASK], "tag": [DISCHARGE_REFERRAL_TAG]},
         "extension": followup.extensions(due),
-        # Ours, and the hospital's own encounter identifier, by which it knows the discharge.
+        # Ours (BSeR's filler), and the hospital's own encounter identifier, by which it knows
+        # the discharge (what it placed the referral by: the placer's).
         "identifier": [task_identifier, *[
-            {**i, "type": {"text": "hospital encounter"}}
+            {**i, "type": {**PLACER_IDENTIFIER, "text": "hospital encounter"}}
             for i in encounter.get("identifier", [])[:1] if i.get("value")]],
         "status": "requested", "businessStatus": {"text": "new referral"},
         "intent": "order", "priority": "urgent",
-        "code": {"coding": [TASK_REFERRAL]},
+        "code": {"coding": [TASK_REFERRAL, TASK_FULFILL]},
         "description": _describe(event, partner, due, prospective),
         "focus": {"reference": f"ServiceRequest/{ids['service-request']}"},
         "for": patient,

@@ -46,3 +46,13 @@ def hospital_headers(get_token) -> dict[str, str]:  # noqa: F811 - the fixture
     assert response.status_code == 200, response.get_json()
     return {"Authorization": f"Bearer {response.get_json()['access_token']}",
             "Content-Type": "application/fhir+json"}
+
+
+@pytest.fixture
+def referring_hospital(get_token) -> dict[str, str]:  # noqa: F811 - the fixture
+    """The hospital's token to create referrals (Task + ServiceRequest) and read Tasks."""
+    response = get_token(HOSPITAL, scope="system/Task.c system/ServiceRequest.c "
+                                         "system/Task.read")
+    assert response.status_code == 200, response.get_json()
+    return {"Authorization": f"Bearer {response.get_json()['access_token']}",
+            "Content-Type": "application/fhir+json"}

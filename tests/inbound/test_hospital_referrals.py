@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from gateway.mappings.ids import fhir_id
 from tests.inbound.conftest import HOSPITAL
 from tests.inbound.test_process_message import consumer_patient_id, search
@@ -39,15 +37,6 @@ def referral_transaction(person: dict[str, Any]) -> dict[str, Any]:
             "focus": {"reference": "urn:uuid:0c9d3c68-2f1e-4a5e-9d55-7b0a1d3c5e01"},
             "authoredOn": "2026-11-20T10:00:00Z",
             "requester": {"display": "claims to be someone else"}}}]}
-
-
-@pytest.fixture
-def referring_hospital(get_token) -> dict[str, str]:
-    response = get_token(HOSPITAL, scope="system/Task.c system/ServiceRequest.c "
-                                         "system/Task.read")
-    assert response.status_code == 200, response.get_json()
-    return {"Authorization": f"Bearer {response.get_json()['access_token']}",
-            "Content-Type": "application/fhir+json"}
 
 
 def post(client, headers, bundle):
