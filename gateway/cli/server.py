@@ -103,6 +103,10 @@ fhir-care-gateway demo
                  referrals  http://{host}:{port}/admin/referrals   (open, by FUH deadline)
                  matches    http://{host}:{port}/admin/matches     (uncertain people)
                  intake     {config.var_dir / "local-outbox" / "intake"}
+  referral loop  in another shell: export GATEWAY_DATABASE_URL=sqlite:///{db_path.resolve()}
+                 gateway referrals list; gateway referrals accept ID; gateway referrals start ID
+                 gateway referrals complete ID --encounter-date YYYY-MM-DD
+                 (also reject/hold/resume/cancel; the hospital sees status and output)
   send the public Da Vinci discharge example as St. Brigid:
        TOKEN=$(gateway partners token hospital-stbrigid --url http://{host}:{port} \\
                --scope 'system/Task.read' --token-only)

@@ -20,8 +20,9 @@ boundary, so a route cannot skip it). Deny by default; the rules, in order:
    such a consent. Each decision names the Consent(s) it relied on.
 6. The closed loop: a partner that made a referral (the referral Task's ``requester`` is its
    Organization) learns what became of it without a consent, as a treating provider may
-   (HIPAA 45 CFR 164.506): the Task's status, its reason, who owns it and when it changed,
-   nothing else (``REFERRAL_STATUS``). Not for substance-use-disorder referrals, which need
+   (HIPAA 45 CFR 164.506): the Task's status, its reason, who owns it, when it changed and
+   what fulfilled it (``output``: the follow-up visit, BSeR feedback), nothing else
+   (``REFERRAL_STATUS``). Not for substance-use-disorder referrals, which need
    a Part 2 consent like any SUD record.
 """
 from __future__ import annotations
