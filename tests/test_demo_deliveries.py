@@ -186,3 +186,17 @@ def test_the_public_discharge_example_becomes_a_referral_reported_back_to_the_ho
     assert reported
     intake = tmp_path / "var" / "local-outbox" / "intake"
     assert wait_for(lambda: list(intake.glob("*.intake.json")), 15, "the intake record")
+
+    # The rest of the loop from the command line, on the demo's database, as the banner says.
+    env = {**os.environ, "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
+           "GATEWAY_VAR_DIR": str(tmp_path / "var")}
+    for step in (["start", task_id],
+                 ["complete", task_id, "--encounter-date", time.strftime("%Y-%m-%d")]):
+        done = subprocess.run([GATEWAY, "referrals", *step], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    completed = wait_for(lambda: (lambda r: r.ok and r.json().get("status") == "completed"
+                                  and r.json())(requests.get(f"{hospital}/Task/{task_id}",
+                                                             timeout=2)), 15,
+                         "the completion at the demo hospital")
+    assert completed.get("output"), completed
