@@ -137,7 +137,8 @@ def matches() -> None:
 
 
 @matches.command("list")
-@click.option("--status", type=click.Choice(["open", "linked", "created"]), default="open",
+@click.option("--status", type=click.Choice(["open", "linked", "created", "cancelled"]),
+              default="open",
               show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
 def matches_list(status: str, as_json: bool) -> None:

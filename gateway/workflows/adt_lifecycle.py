@@ -48,6 +48,7 @@ from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import Repository
 from gateway.mappings.context import MappingContext
 from gateway.partners.registry import Partner
+from gateway.workflows import match_review
 from gateway.workflows.court_orders import referenced_id
 from gateway.workflows.referrals import (
     PROSPECTIVE_TAG,
@@ -174,7 +175,7 @@ def _close_reviews(repository: Repository, partner: Partner, task_id: str) -> li
         MatchReviewRow.partner_id == partner.id, MatchReviewRow.status == "open"))
     for row in rows:
         if visit_ids(partner, event_from_json(row.event))["task"] == task_id:
-            row.status = "cancelled"
+            row.status = match_review.CANCELLED
             closed.append(row.id)
     repository.session.flush()
     return closed

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from gateway.state import GatewayState
 
 OPEN, LINKED, CREATED = "open", "linked", "created"
+CANCELLED = "cancelled"  # the hospital cancelled the discharge (A13) before anyone decided
 
 
 @dataclass(frozen=True)

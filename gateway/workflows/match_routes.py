@@ -1,6 +1,6 @@
 """The operators' API for the match review queue (what ``gateway matches`` does, over HTTP).
 
-    GET  /admin/matches?status=open|linked|created   reviews (default: the open ones), JSON
+    GET  /admin/matches?status=open|linked|created|cancelled  reviews (default: the open ones), JSON
     POST /admin/matches/{id}/link   {"patient": "<Patient id>"}   the person is that consumer
     POST /admin/matches/{id}/new                                  the person is someone new
 """
@@ -17,7 +17,8 @@ from gateway.workflows import match_review
 from gateway.workflows.referrals import Taken
 
 bp = Blueprint("matches", __name__, url_prefix="/admin")
-STATUSES = (match_review.OPEN, match_review.LINKED, match_review.CREATED)
+STATUSES = (match_review.OPEN, match_review.LINKED, match_review.CREATED,
+            match_review.CANCELLED)
 
 
 @bp.before_request

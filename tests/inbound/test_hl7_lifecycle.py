@@ -314,6 +314,8 @@ def test_a_cancelled_discharge_takes_it_off_the_match_review_queue(
 
     assert ack_code(ack) == "AA"
     assert client.get("/admin/matches", headers=auth).get_json()["reviews"] == []
+    closed = client.get("/admin/matches?status=cancelled", headers=auth).get_json()["reviews"]
+    assert [r["id"] for r in closed] == [review["id"]]
     linked = client.post(f"/admin/matches/{review['id']}/link", headers=auth,
                          json={"patient": ELENA})
     assert linked.status_code == 409
