@@ -91,8 +91,12 @@ def answer_hl7(state: GatewayState, raw: bytes, *, partner: Partner | None = Non
             control_id=message.control_id, reason=sender.text,
             channel=f"{held_messages.HTTP}{partner.id}" if partner is not None
             else f"{held_messages.MLLP}{peer or ''}")
-        return Answer(hl7v2.ack(message, sender.ack_code, sender.text, sender),
-                      sender.ack_code, sender.text, held_id)
+        # The sender is told it was kept: no need to resend once it is registered.
+        text = sender.text if held_id is None else (
+            f"{sender.text}; the message is held for the receiving agency and will be "
+            f"processed once the sender is registered")
+        return Answer(hl7v2.ack(message, sender.ack_code, text, sender), sender.ack_code,
+                      text, held_id)
     try:
         event = event_from_v2(message, sender_zone=_zone(sender))
     except Hl7Error as error:

@@ -54,6 +54,7 @@ def test_a_message_from_an_unknown_facility_is_held_and_replayed_after_registrat
     [ack, again] = send_over_mllp(app, sample(MERCY), sample(MERCY))  # a retry after the AR
 
     assert fields(ack, "MSA")[1] == "AR" and fields(again, "MSA")[1] == "AR"
+    assert "held for the receiving agency" in fields(ack, "MSA")[3]  # no need to resend
     assert referral_tasks(client, auth) == []
     listed = gateway_cli("inbound", "held")
     assert listed.exit_code == 0, listed.output
