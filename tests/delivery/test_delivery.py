@@ -52,6 +52,10 @@ def test_only_the_consented_consumer_is_delivered(app, world, receiver, make_wor
     event = events["entry"][0]["resource"]
     assert event["agent"][0]["who"]["reference"] == f"Organization/{PCP_ORG}"
     assert "CarePlan/plan-p-yes" in {e["what"]["reference"] for e in event["entity"]}
+    # ... and the Consent the disclosure relied on (IHE BALP AuthZconsent).
+    consents = [e["what"]["reference"] for e in event["entity"]
+                if e.get("type", {}).get("code") == "Consent"]
+    assert consents == [f"Consent/consent-p-yes-{PCP_ORG}"]
     assert client.get("/fhir/AuditEvent?patient=Patient/p-no&type=110106",
                       headers=OPERATOR).get_json()["total"] == 0
 
