@@ -15,7 +15,7 @@ def _set(path: list[str | int]) -> Callable[[dict, object], None]:
         if path[-1] == "instantiatesCanonical":
             value = [value]
         elif str(path[-1]).startswith("value"):  # a fresh extension carrying only this value
-            resource["extension"] = [{"url": "http://example.org/x"}]
+            resource["extension"] = [{"url": "https://fhir-care-gateway.example/fhir/StructureDefinition/test-value"}]
         target = resource
         for step in path[:-1]:
             target = target[step]

@@ -135,8 +135,8 @@ def test_consent_policy_invariant_and_provision(validator: Validator) -> None:
     del consent["provision"]["period"]
     del consent["provision"]["actor"]
     assert located(validator.validate(consent)) == {
-        ("invariant", "Consent"), ("required", "Consent.provision.period"),
-        ("required", "Consent.provision.actor")}
+        ("invariant", "Consent"), ("required", "Consent.policyRule"),
+        ("required", "Consent.provision.period"), ("required", "Consent.provision.actor")}
 
 
 def test_careplan_profile_requirements(validator: Validator) -> None:

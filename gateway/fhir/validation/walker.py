@@ -39,6 +39,14 @@ LOCAL_URI_TYPES = frozenset({"canonical", "uri", "url"})
 MAX_DEPTH = 64
 
 
+# Extensions whose meaning the gateway knows besides R4's core ones: its own (its profiles and
+# mappings) and those of the IGs it implements (DS4P inline security labels, read by the
+# decision point). A sub-extension's relative URL is its parent's to define.
+UNDERSTOOD_EXTENSIONS = (
+    "http://fhir-care-gateway.example/", "https://fhir-care-gateway.example/",
+    "http://hl7.org/fhir/uv/security-label-ds4p/StructureDefinition/extension-inline-sec-label")
+
+
 class Walker:
     """One validation run: walk once, then read ``issues`` and ``embedded``."""
 
@@ -202,8 +210,16 @@ class Walker:
             found = "both" if has_value else "neither"
             self._error("invariant", "ext-1: Must have either extensions or value[x], not both "
                         f"(this extension has {found})", expression)
-        definition = core_extensions().get(obj.get("url")) if isinstance(obj.get("url"), str) \
-            else None
+        url = obj.get("url")
+        definition = core_extensions().get(url) if isinstance(url, str) else None
+        if definition is None and isinstance(url, str) and ":" in url \
+                and not url.startswith(UNDERSTOOD_EXTENSIONS):
+            # Accepted (agencies and IGs define their own), but not silently: its meaning is
+            # not understood here, and nothing beyond its structure was checked.
+            self.issues.append(ValidationIssue(
+                "warning", "not-supported", f"The extension {show(url, 200)} is not one this "
+                f"server knows (an R4 core extension or the gateway's own); only its structure "
+                f"was checked", expression))
         if definition is None or len(self._holders) < 2:
             return  # not an extension the R4 specification defines: its definition is unknown
         holder = self._holders[-2]
