@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, func, select
+from sqlalchemy import Row, and_, bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from gateway.audit.chain import GENESIS_HASH, entry_hash
@@ -60,12 +60,12 @@ _UNLINKED_EVENT = (
     .order_by(_resource.c.pk)
     .limit(1)
 )
-_audit_event_pks = select(_resource.c.pk).where(_resource.c.resource_type == "AuditEvent")
 # Index rows that would make a search return something as an AuditEvent that is none.
 _STRAY_INDEX_ROWS = [
     select(func.count()).select_from(model.__table__).where(
         model.__table__.c.resource_type == "AuditEvent",
-        model.__table__.c.resource_pk.not_in(_audit_event_pks))
+        ~exists().where(_resource.c.pk == model.__table__.c.resource_pk,
+                        _resource.c.resource_type == "AuditEvent"))
     for model in INDEX_TABLES
 ]
 

@@ -304,3 +304,25 @@ def test_checkpoint_settings_come_from_the_environment(tmp_path):
     assert config.audit_checkpoint_targets == ("/var/log/cp.jsonl", "syslog://logs:514")
     assert config.audit_checkpoint_interval == 300.0
     assert [parse_target(t).kind for t in config.audit_checkpoint_targets] == ["file", "syslog"]
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"GATEWAY_AUDIT_CHECKPOINT_TARGET": "{file}"},
+     "GATEWAY_AUDIT_CHECKPOINT_INTERVAL needs GATEWAY_AUDIT_CHECKPOINT_KEY and "
+     "GATEWAY_AUDIT_CHECKPOINT_TARGET"),
+    ({"GATEWAY_AUDIT_CHECKPOINT_KEY": "{missing}", "GATEWAY_AUDIT_CHECKPOINT_TARGET": "{file}"},
+     "cannot read the private key {missing}: No such file or directory"),
+    ({"GATEWAY_AUDIT_CHECKPOINT_KEY": "{private}",
+      "GATEWAY_AUDIT_CHECKPOINT_TARGET": "gopher://x"},
+     "checkpoint target gopher://x: unknown scheme 'gopher' (a file path, syslog://, "
+     "syslog+tcp://, http:// or https://)"),
+])
+def test_serve_refuses_to_start_with_a_bad_checkpoint_setting(app, config, keys, tmp_path,
+                                                              env, message):
+    names = {"missing": tmp_path / "missing.pem", "private": keys[0],
+             "file": tmp_path / "checkpoints.jsonl"}
+    result = run(config, "serve", "--port", "1",
+                 GATEWAY_AUDIT_CHECKPOINT_INTERVAL="60",
+                 **{name: value.format(**names) for name, value in env.items()})
+    assert result.exit_code == 1, result.output
+    assert result.stderr == f"gateway: error: {message.format(**names)}\n"
