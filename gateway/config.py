@@ -54,6 +54,15 @@ class Config:
     intake_webhook: str | None = None
     # Who may connect to ``gateway mllp`` (CIDRs); empty: the hospital partners' mllp_sources.
     mllp_allowed_sources: tuple[str, ...] = ()
+    # Audit checkpoints (gateway/audit/checkpoint.py): the Ed25519 private key that signs the
+    # chain head (a PEM file the database never holds), the public key verify checks with
+    # (default: derived from the private key), where checkpoints go (file paths,
+    # syslog://host:port, syslog+tcp://host:port, syslog:///dev/log, http(s) URLs) and how
+    # often ``gateway serve`` writes one (seconds; 0: only on demand).
+    audit_checkpoint_key: Path | None = None
+    audit_checkpoint_public_key: Path | None = None
+    audit_checkpoint_targets: tuple[str, ...] = ()
+    audit_checkpoint_interval: float = 0.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -66,6 +75,10 @@ class Config:
 
 def _keys(raw: str | None) -> tuple[str, ...]:
     return tuple(key.strip() for key in (raw or "").split(",") if key.strip())
+
+
+def _path(raw: str | None) -> Path | None:
+    return Path(raw).expanduser() if raw and raw.strip() else None
 
 
 def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
@@ -88,6 +101,10 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
         else None,
         intake_webhook=env.get("GATEWAY_INTAKE_WEBHOOK") or None,
         mllp_allowed_sources=_keys(env.get("GATEWAY_MLLP_ALLOWED_SOURCES")),
+        audit_checkpoint_key=_path(env.get("GATEWAY_AUDIT_CHECKPOINT_KEY")),
+        audit_checkpoint_public_key=_path(env.get("GATEWAY_AUDIT_CHECKPOINT_PUBLIC_KEY")),
+        audit_checkpoint_targets=_keys(env.get("GATEWAY_AUDIT_CHECKPOINT_TARGET")),
+        audit_checkpoint_interval=float(env.get("GATEWAY_AUDIT_CHECKPOINT_INTERVAL") or 0),
         delivery_max_attempts=int(env.get("GATEWAY_DELIVERY_MAX_ATTEMPTS")
                                   or config.delivery_max_attempts),
         **{name: float(env[f"GATEWAY_{name.upper()}"]) for name in (

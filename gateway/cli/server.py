@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -54,9 +56,43 @@ def serve(host: str, port: int, workers: int) -> None:
     """Run the production server (gunicorn)."""
     from gateway.server import serve as run_server
 
-    config = config_from_env()
+    try:
+        config = config_from_env()
+    except ValueError as error:
+        raise CliError(f"bad configuration: {first_line(error)}") from None
     check_migrated(config)
-    run_server(_prepare_metrics_dir(config), host, port, workers)
+    checkpointer = _start_checkpointer(config)
+    try:
+        run_server(_prepare_metrics_dir(config), host, port, workers)
+    finally:
+        if checkpointer is not None:
+            checkpointer.terminate()
+            checkpointer.wait(10)
+
+
+def _start_checkpointer(config: Config) -> subprocess.Popen[bytes] | None:
+    """With GATEWAY_AUDIT_CHECKPOINT_INTERVAL set, one ``gateway audit checkpoint --every N``
+    process beside gunicorn (not a thread per worker: one writer however many workers, and
+    it outlives their restarts). Its settings are checked here, so a bad key or target stops
+    the start with one line instead of failing quietly later."""
+    if config.audit_checkpoint_interval <= 0:
+        return None
+    from gateway.audit.checkpoint import CheckpointError, load_private_key
+    from gateway.audit.targets import parse_targets
+
+    if config.audit_checkpoint_key is None or not config.audit_checkpoint_targets:
+        raise CliError("GATEWAY_AUDIT_CHECKPOINT_INTERVAL needs GATEWAY_AUDIT_CHECKPOINT_KEY "
+                       "and GATEWAY_AUDIT_CHECKPOINT_TARGET")
+    if config.audit_checkpoint_interval < 1:
+        raise CliError("GATEWAY_AUDIT_CHECKPOINT_INTERVAL: at least 1 second")
+    try:
+        load_private_key(config.audit_checkpoint_key)
+        parse_targets(config.audit_checkpoint_targets)
+    except CheckpointError as error:
+        raise CliError(str(error)) from None
+    return subprocess.Popen([sys.executable, "-m", "gateway.cli", "audit", "checkpoint",
+                             "--every", f"{config.audit_checkpoint_interval:g}",
+                             "--while-parent-lives"])
 
 
 @click.command()

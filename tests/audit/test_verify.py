@@ -71,7 +71,9 @@ def test_a_changed_event_is_found_at_its_entry(state, recorded, batch_size):
     assert (result.broken.seq, result.broken.audit_event_id) == (seq, recorded[2])
     assert result.broken.reason == \
         "the AuditEvent or its entry hash was changed after it was recorded"
-    assert result.entries == 3
+    # The walk goes on past it (every problem is reported), and this edit is one problem.
+    assert result.entries == 5
+    assert [p.kind for p in result.problems] == ["chain-broken"]
     assert str(result.broken) == (
         f"audit chain broken at entry {seq} (AuditEvent/{recorded[2]}): the AuditEvent or its "
         f"entry hash was changed after it was recorded")
