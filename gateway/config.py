@@ -54,6 +54,9 @@ class Config:
     intake_webhook: str | None = None
     # Who may connect to ``gateway mllp`` (CIDRs); empty: the hospital partners' mllp_sources.
     mllp_allowed_sources: tuple[str, ...] = ()
+    # The agency's IANA time zone: the console shows dates and times in it and counts days
+    # ("due in 3 days") by its calendar.
+    agency_timezone: str = "UTC"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -88,6 +91,7 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
         else None,
         intake_webhook=env.get("GATEWAY_INTAKE_WEBHOOK") or None,
         mllp_allowed_sources=_keys(env.get("GATEWAY_MLLP_ALLOWED_SOURCES")),
+        agency_timezone=env.get("GATEWAY_AGENCY_TIMEZONE") or config.agency_timezone,
         delivery_max_attempts=int(env.get("GATEWAY_DELIVERY_MAX_ATTEMPTS")
                                   or config.delivery_max_attempts),
         **{name: float(env[f"GATEWAY_{name.upper()}"]) for name in (
