@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from gateway.care import followup
@@ -20,6 +20,7 @@ from gateway.mappings.codes import TASK_REFERRAL
 from gateway.workflows.referral_deadlines import ReferralDeadline, deadline_of
 
 _PAGE = 500
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 # Urgency buckets of the home page and the inbox filter: (key, label, test).
 URGENCY = {
     "overdue": "past an FUH deadline",
@@ -99,7 +100,7 @@ def inbox(repository: Repository, today: date, *, statuses: Iterable[str] | None
                            key=lambda r: (-len(r.deadline.overdue), r.deadline.days_left,
                                           r.task_id))
     without = sorted((r for r in rows if r.deadline is None),
-                     key=lambda r: r.received or datetime.min.astimezone(), reverse=True)
+                     key=lambda r: r.received or _EARLIEST, reverse=True)
     return with_deadline + without
 
 

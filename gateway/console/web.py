@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import wraps
@@ -28,6 +29,7 @@ from gateway.console.sessions import EXPIRED, ConsoleSessions, SignedIn, same_to
 from gateway.fhir.errors import FhirError
 from gateway.state import GatewayState, gateway_state
 
+log = logging.getLogger(__name__)
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                static_folder="static")
 
@@ -148,6 +150,14 @@ def http_error(error: HTTPException) -> tuple[str, int]:
     message = {404: "There is no such page.",
                405: "That action is not available here."}.get(status, error.description or "")
     return render_template("error.html", message=message), status
+
+
+@bp.errorhandler(Exception)
+def unexpected(error: Exception) -> tuple[str, int]:
+    # The operator gets a page, never a traceback; the log keeps the details.
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return render_template("error.html", message="Something went wrong on our side; nothing "
+                           "was changed. The gateway's log has the details."), 500
 
 
 def error_page(status: int, message: str) -> tuple[str, int]:
