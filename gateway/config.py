@@ -105,3 +105,10 @@ def test_database_url(environ: Mapping[str, str] | None = None) -> tuple[str | N
     """The extra database the tests run against, and whether it must be reachable."""
     env = os.environ if environ is None else environ
     return env.get("GATEWAY_TEST_DATABASE_URL") or None, env.get("GATEWAY_REQUIRE_POSTGRES") == "1"
+
+
+def browser_required(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the console's browser tests must run (GATEWAY_REQUIRE_BROWSER=1, as in CI)
+    rather than skip when no browser is installed."""
+    env = os.environ if environ is None else environ
+    return env.get("GATEWAY_REQUIRE_BROWSER") == "1"

@@ -90,8 +90,7 @@ def inbox(repository: Repository, today: date, *, statuses: Iterable[str] | None
         rows.append(InboxRow(
             task_id=stored.id, status=task.get("status", ""), version=stored.version_id,
             patient_id=patient, person=names.get(patient or "", "") or "(unknown person)",
-            hospital=(task.get("requester") or {}).get("display")
-            or (task.get("requester") or {}).get("reference") or "(not given)",
+            hospital=organization_name(repository, task.get("requester"), names),
             received=received,
             age_days=(today - received.date()).days if received is not None else None,
             deadline=deadline, urgency=urgency_of(deadline),
@@ -112,6 +111,7 @@ class ReferralPage:
     encounter: dict[str, Any] | None
     diagnoses: list[str]
     deadline: ReferralDeadline | None
+    hospital: str
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -141,18 +141,39 @@ def referral_page(repository: Repository, task_id: str, today: date) -> Referral
             condition = _read(repository, "Condition", reference.split("/", 1)[1])
             diagnoses.append(concept_text((condition or {}).get("code")) or reference)
     versions, _total = repository.history("Task", task_id, since=None, count=100, offset=0)
-    history = []
-    for version in versions:
+    history: list[dict[str, Any]] = []
+    earlier_business = None
+    for version in reversed(versions):  # oldest first, to say only what changed
         if version.deleted or version.content is None:
             continue
         content = version.json()
-        history.append({"version": version.version_id, "when": version.last_updated,
-                        "status": content.get("status"),
-                        "business_status": (content.get("businessStatus") or {}).get("text"),
-                        "reason": concept_text(content.get("statusReason")),
-                        "visit": (content.get("executionPeriod") or {}).get("end")})
+        business = (content.get("businessStatus") or {}).get("text")
+        history.insert(0, {
+            "version": version.version_id, "when": version.last_updated,
+            "status": content.get("status"),
+            "business_status": business if business != earlier_business else None,
+            "reason": concept_text(content.get("statusReason")),
+            "visit": (content.get("executionPeriod") or {}).get("end")})
+        earlier_business = business
     return ReferralPage(stored, task, patient, encounter, diagnoses, deadline_of(task, today),
-                        history)
+                        organization_name(repository, task.get("requester")), history)
+
+
+def organization_name(repository: Repository, reference: dict[str, Any] | None,
+                      cache: dict[str, str] | None = None) -> str:
+    """Who sent a referral: its display, else the name of the Organization it references."""
+    reference = reference or {}
+    if reference.get("display"):
+        return str(reference["display"])
+    target = str(reference.get("reference", ""))
+    if not target:
+        return "(not given)"
+    cache = {} if cache is None else cache
+    if target not in cache:
+        found = _read(repository, "Organization", target.split("/", 1)[1]) \
+            if target.startswith("Organization/") else None
+        cache[target] = str((found or {}).get("name") or target)
+    return cache[target]
 
 
 def is_referral_task(task: dict[str, Any]) -> bool:

@@ -126,7 +126,8 @@ def audit_and_secure(response: Response) -> Response:
                       method=request.method, status=response.status_code,
                       written=g.get("console_written"), note=note)
     response.headers.setdefault("Content-Security-Policy",
-                                "default-src 'self'; frame-ancestors 'none'; form-action 'self'")
+                                "default-src 'self'; img-src 'self' data:; "
+                                "frame-ancestors 'none'; form-action 'self'")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if request.endpoint != "console.static":
