@@ -137,7 +137,7 @@ def change_status(state: GatewayState, operator: Principal, task_id: str, *, ver
             raise Refused("There is no such referral (it may have been removed).", 404
                           ) from None
         if error.status in (400, 403, 409, 422):
-            raise Refused(f"The gateway refused this change: {error.diagnostics} Nothing was "
+            raise Refused(f"The gateway refused this change: {error} Nothing was "
                           f"changed.", 422) from None
         raise
 

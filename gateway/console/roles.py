@@ -4,8 +4,9 @@ A role is a set of permissions; every console page and action names the one it n
 (``require``), and the navigation shows only what the signed-in operator may open. The table
 in README.md ("Operator roles") is this mapping in words.
 
-    intake           the referral inbox and its actions, the match review queue
-    case-manager     the referral inbox and its actions
+    intake           the referral inbox and its actions, the match review queue (Link,
+                     New consumer)
+    case-manager     the referral inbox and its actions; the match review queue, read only
     privacy-officer  consent problems (and, read-only, the referral inbox)
     admin            everything
 """
@@ -27,7 +28,7 @@ CONSENTS_VIEW = "consents:view"
 
 PERMISSIONS: Mapping[str, frozenset[str]] = MappingProxyType({
     INTAKE: frozenset({HOME, REFERRALS_VIEW, REFERRALS_ACT, MATCHES_VIEW, MATCHES_DECIDE}),
-    CASE_MANAGER: frozenset({HOME, REFERRALS_VIEW, REFERRALS_ACT}),
+    CASE_MANAGER: frozenset({HOME, REFERRALS_VIEW, REFERRALS_ACT, MATCHES_VIEW}),
     PRIVACY_OFFICER: frozenset({HOME, REFERRALS_VIEW, CONSENTS_VIEW}),
     ADMIN: frozenset({HOME, REFERRALS_VIEW, REFERRALS_ACT, MATCHES_VIEW, MATCHES_DECIDE,
                       CONSENTS_VIEW}),

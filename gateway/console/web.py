@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -142,7 +142,7 @@ def page_error(error: PageError) -> tuple[str, int]:
 
 @bp.errorhandler(FhirError)
 def fhir_error(error: FhirError) -> tuple[str, int]:
-    return render_template("error.html", message=error.diagnostics), error.status
+    return render_template("error.html", message=str(error)), error.status
 
 
 @bp.errorhandler(HTTPException)
@@ -203,12 +203,14 @@ def local_time(moment: datetime | str | None) -> str:
     if moment is None or moment == "":
         return ""
     if isinstance(moment, str):
+        if len(moment) <= 10:  # a date (or a partial one): no time to convert
+            return local_date(moment)
         try:
             moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
         except ValueError:
             return moment
-    if moment.tzinfo is None:
-        return moment.strftime("%-d %b %Y")
+    if moment.tzinfo is None:  # SQLite gives back naive datetimes; the gateway stores UTC
+        moment = moment.replace(tzinfo=UTC)
     local = moment.astimezone(zone())
     return local.strftime("%-d %b %Y, %H:%M %Z")
 

@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from gateway.config import browser_required
+from tests.inbound.conftest import variant
 from tests.test_demo_deliveries import DAVINCI_EXAMPLE, GATEWAY, KEY, free_port, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -127,15 +128,18 @@ class Watched:
         assert self.problems == []
 
 
-def hospital_posts_the_discharge(demo: dict[str, Any]) -> None:
-    token = subprocess.run([GATEWAY, "partners", "token", "hospital-stbrigid", "--url",
+def hospital_token(demo: dict[str, Any]) -> str:
+    return subprocess.run([GATEWAY, "partners", "token", "hospital-stbrigid", "--url",
                             demo["base"], "--scope", "system/Task.read", "--token-only"],
                            capture_output=True, text=True, timeout=60, check=True,
                            env={**os.environ, "GATEWAY_DATABASE_URL":
                                 f"sqlite:///{demo['tmp'] / 'demo.db'}"}).stdout.strip()
+
+
+def hospital_posts_the_discharge(demo: dict[str, Any]) -> None:
     answer = requests.post(f"{demo['base']}/fhir/$process-message",
                            data=DAVINCI_EXAMPLE.read_bytes(), timeout=30,
-                           headers={"Authorization": f"Bearer {token}",
+                           headers={"Authorization": f"Bearer {hospital_token(demo)}",
                                     "Content-Type": "application/fhir+json"})
     assert answer.status_code == 200, answer.text
     wait_for(lambda: requests.get(f"{demo['base']}/admin/referrals", timeout=5, headers={
@@ -194,6 +198,41 @@ def test_a_discharge_is_accepted_and_completed_in_the_browser(demo):
     browser.shot("referral-inbox-tablet")
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/console/?reason=signed-out")
+    browser.close()
+
+
+def test_an_uncertain_match_is_linked_in_the_browser(demo):
+    # Elena Martinez's name and birth date without her identifiers, address or phone: a
+    # probable match an operator must confirm.
+    bundle = variant("elena-browser", patient={
+        "name": [{"family": "Martinez", "given": ["Elena"]}], "birthDate": "1988-04-12",
+        "identifier": []}, encounter={"identifier": [
+            {"system": "urn:example:stbrigid:encounter", "value": "elena-browser-1"}]})
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Patient":
+            for name in ("address", "telecom", "gender"):
+                entry["resource"].pop(name, None)
+    answer = requests.post(f"{demo['base']}/fhir/$process-message", json=bundle, timeout=30,
+                           headers={"Authorization": f"Bearer {hospital_token(demo)}",
+                                    "Content-Type": "application/fhir+json"})
+    assert answer.status_code == 200, answer.text
+    browser = Watched(demo)
+    page = browser.page
+    browser.sign_in("demo-intake")
+    page.get_by_role("link", name="Match reviews").first.click()
+    page.wait_for_url("**/console/matches")
+    browser.shot("match-reviews")
+    page.get_by_role("link", name="Elena Martinez").click()
+    page.wait_for_url("**/console/matches/*")
+    assert page.get_by_role("rowheader", name="birth date").first.is_visible()
+    browser.shot("match-review")
+    page.get_by_role("button", name="Link").first.click()
+    page.wait_for_load_state()
+    assert page.get_by_role("status").is_visible()
+    browser.shot("match-review-linked")
+    page.get_by_role("link", name="its referral").click()
+    page.wait_for_url("**/console/referrals/*")
+    assert "Elena Rosa Martínez" in page.get_by_role("heading", level=1).inner_text()
     browser.close()
 
 

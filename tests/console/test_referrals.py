@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.console.referral_actions import LABELS, actions_for
+from gateway.console.referral_actions import LABELS, WITH_REASON, actions_for
+from gateway.fhir.errors import FhirError
 from gateway.workflows import referral_states
 from tests.console.conftest import hidden
 from tests.inbound.conftest import davinci_example
@@ -96,7 +97,7 @@ def test_a_second_operator_acting_on_the_same_referral_changes_nothing(
     first, second = signed_in("carl"), signed_in("ines")
     seen_by_second = second.get(f"/console/referrals/{referral}").get_data(as_text=True)
     target = sorted(referral_states.ALLOWED[status_of(client, auth, referral)]
-                    - referral_states.NEEDS_REASON)[0]
+                    - WITH_REASON)[0]
     assert act(first, referral, target).status_code == 303
     before = client.get(f"/fhir/Task/{referral}", headers=auth).get_json()
     stale = act(second, referral, "cancelled", seen_by_second, reason="duplicate")
@@ -143,3 +144,24 @@ def test_an_unknown_referral_is_a_page_saying_so(signed_in, operators):
     assert answer.status_code == 404 and "There is no referral here" in answer.get_data(
         as_text=True)
     assert signed_in("carl").get("/console/nowhere").status_code == 404
+
+
+def test_a_refusal_by_the_write_path_is_shown_and_changes_nothing(
+        app, client, auth, referral, signed_in):
+    def refuse(_repository, resource_type, _previous, _resource):
+        if resource_type == "Task":
+            raise FhirError(422, "business-rule", "the machine says no")
+
+    hooks = app.extensions["gateway"].hooks.before_write
+    hooks.append(refuse)
+    try:
+        console = signed_in("carl")
+        before = client.get(f"/fhir/Task/{referral}", headers=auth).get_json()
+        target = sorted(referral_states.ALLOWED[before["status"]]
+                        - WITH_REASON)[0]
+        refused = act(console, referral, target)
+        assert refused.status_code == 422
+        assert "the machine says no" in refused.get_data(as_text=True)
+        assert client.get(f"/fhir/Task/{referral}", headers=auth).get_json() == before
+    finally:
+        hooks.remove(refuse)
