@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -87,7 +89,8 @@ def _read_password(password_file: Path | None) -> str:
     return password
 
 
-def _change(action) -> None:  # type: ignore[no-untyped-def]
+def _change(action: Callable[[Any], object]) -> None:
+    """Run ``action`` on an OperatorStore in one transaction; its refusal as one line."""
     from gateway.console.operators import OperatorError, OperatorStore
 
     with open_sessions() as sessions, sessions() as session, session.begin():
