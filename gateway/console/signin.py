@@ -18,6 +18,7 @@ from gateway.console.web import (
     set_cookie,
     state,
 )
+from gateway.db.engine import begin_write
 
 NOTICES = {
     "expired": "You were signed out after 15 minutes without activity. Sign in again to "
@@ -49,6 +50,7 @@ def sign_in() -> Response | tuple[str, int] | str:
         return _form(username=username, errors=errors, status=400, next_page=target)
     address = request.remote_addr or "unknown"
     with state().session_factory() as session, session.begin():
+        begin_write(session)  # SQLite: take the write lock at BEGIN (it may write)
         sessions = ConsoleSessions(session)
         wait = sessions.throttled(username, address)
         operator = None if wait else OperatorStore(session).authenticate(username, password)
@@ -78,6 +80,7 @@ def sign_in() -> Response | tuple[str, int] | str:
 @bp.post("/sign-out")
 def sign_out() -> Response:
     with state().session_factory() as session, session.begin():
+        begin_write(session)  # SQLite: take the write lock at BEGIN (it may write)
         ConsoleSessions(session).end(request.cookies.get(COOKIE))
     audited("operation", note="console sign-out")
     response = redirect(url_for("console.sign_in", reason="signed-out"), 303)
@@ -90,6 +93,7 @@ def _current_session_valid() -> bool:
     if not token:
         return False
     with state().session_factory() as session, session.begin():
+        begin_write(session)  # SQLite: take the write lock at BEGIN (it may write)
         return isinstance(ConsoleSessions(session).resume(token), SignedIn)
 
 

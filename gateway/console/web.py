@@ -26,6 +26,7 @@ from gateway.audit.access import audit_request
 from gateway.auth import Disclosures, Principal
 from gateway.console import roles
 from gateway.console.sessions import EXPIRED, ConsoleSessions, SignedIn, same_token
+from gateway.db.engine import begin_write
 from gateway.fhir.errors import FhirError
 from gateway.state import GatewayState, gateway_state
 
@@ -96,6 +97,7 @@ def load_session() -> Response | None:
         return None
     token = request.cookies.get(COOKIE)
     with state().session_factory() as session, session.begin():
+        begin_write(session)  # SQLite: take the write lock at BEGIN (it may write)
         found = ConsoleSessions(session).resume(token)
     if not isinstance(found, SignedIn):
         reason = "expired" if found == EXPIRED else "signin"
