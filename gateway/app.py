@@ -13,6 +13,8 @@ from werkzeug.exceptions import HTTPException
 from gateway.audit import chain as audit_chain
 from gateway.audit.access import account
 from gateway.config import Config, config_from_env
+from gateway.console import bp as console_blueprint
+from gateway.console import error_page as console_error_page
 from gateway.db.engine import ensure_migrated, make_engine, make_session_factory
 from gateway.delivery import outbox
 from gateway.delivery.metrics import delivery_metrics
@@ -76,6 +78,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(matches_blueprint)
     app.register_blueprint(consents_blueprint)
     app.register_blueprint(hl7_blueprint)
+    app.register_blueprint(console_blueprint)
     _register_domain(app, state)
     state.capability_statement = capability_statement(
         config.fhir_base_url, registry, _profile_types(config),
@@ -149,8 +152,11 @@ def _register_error_handlers(app: Flask) -> None:
         return error_response(error)
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> Response:
+    def http_error(error: HTTPException) -> Response | tuple[str, int]:
         status = error.code or 500
+        if request.path.startswith("/console/"):  # a person's browser: a page, not JSON
+            return console_error_page(status, "There is no such page." if status == 404
+                                      else error.description or error.name)
         diagnostics = {
             404: f"no such endpoint: {request.method} {request.path}",
             405: f"{request.method} is not allowed on {request.path}",

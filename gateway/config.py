@@ -63,6 +63,9 @@ class Config:
     audit_checkpoint_public_key: Path | None = None
     audit_checkpoint_targets: tuple[str, ...] = ()
     audit_checkpoint_interval: float = 0.0
+    # The agency's IANA time zone: the console shows dates and times in it and counts days
+    # ("due in 3 days") by its calendar.
+    agency_timezone: str = "UTC"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -105,6 +108,7 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
         audit_checkpoint_public_key=_path(env.get("GATEWAY_AUDIT_CHECKPOINT_PUBLIC_KEY")),
         audit_checkpoint_targets=_keys(env.get("GATEWAY_AUDIT_CHECKPOINT_TARGET")),
         audit_checkpoint_interval=float(env.get("GATEWAY_AUDIT_CHECKPOINT_INTERVAL") or 0),
+        agency_timezone=env.get("GATEWAY_AGENCY_TIMEZONE") or config.agency_timezone,
         delivery_max_attempts=int(env.get("GATEWAY_DELIVERY_MAX_ATTEMPTS")
                                   or config.delivery_max_attempts),
         **{name: float(env[f"GATEWAY_{name.upper()}"]) for name in (
@@ -118,3 +122,10 @@ def test_database_url(environ: Mapping[str, str] | None = None) -> tuple[str | N
     """The extra database the tests run against, and whether it must be reachable."""
     env = os.environ if environ is None else environ
     return env.get("GATEWAY_TEST_DATABASE_URL") or None, env.get("GATEWAY_REQUIRE_POSTGRES") == "1"
+
+
+def browser_required(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the console's browser tests must run (GATEWAY_REQUIRE_BROWSER=1, as in CI)
+    rather than skip when no browser is installed."""
+    env = os.environ if environ is None else environ
+    return env.get("GATEWAY_REQUIRE_BROWSER") == "1"

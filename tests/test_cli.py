@@ -15,7 +15,9 @@ from tests.api.builders import care_plan, patient
 COMMANDS = [[], ["serve"], ["demo"], ["db"], ["db", "upgrade"], ["validate"], ["import"],
             ["poll"], ["workflows"], ["workflows", "run"], ["mllp"], ["referrals"],
             ["referrals", "list"], ["referrals", "flag-overdue"], ["matches"],
-            ["matches", "list"], ["matches", "link"], ["matches", "new"]]
+            ["matches", "list"], ["matches", "link"], ["matches", "new"], ["operators"],
+            ["operators", "add"], ["operators", "list"], ["operators", "disable"],
+            ["operators", "set-role"], ["operators", "reset-password"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

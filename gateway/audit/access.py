@@ -50,8 +50,10 @@ def account(writer: AuditWriter) -> Callable[[Response], Response]:
 
 
 def audit_request(writer: AuditWriter, requester: Principal, *, interaction: str, method: str,
-                  status: int, written: list[str] | None = None) -> str:
-    """Record one request's AuditEvent; its id."""
+                  status: int, written: list[str] | None = None, note: str | None = None
+                  ) -> str:
+    """Record one request's AuditEvent; its id. ``note`` says what was asked, in words
+    (the console: which page or action)."""
     decided = requester.disclosures or Disclosures()
     resources = list(dict.fromkeys([*decided.disclosed, *(written or [])]))
     outcome = "0" if status < 400 else ("8" if status >= 500 else "4")
@@ -61,6 +63,8 @@ def audit_request(writer: AuditWriter, requester: Principal, *, interaction: str
         notes += decided.reasons[:5]
     if status >= 400:
         notes.insert(0, f"answered HTTP {status}")
+    if note:
+        notes.insert(0, note)
     event = disclosure_event(
         requester_kind=requester.kind,
         requester_name=requester.name,

@@ -11,6 +11,7 @@ from gateway.cli.consents import consents
 from gateway.cli.delivery import deadletters, deliver
 from gateway.cli.inbound import inbound
 from gateway.cli.mllp import mllp
+from gateway.cli.operators import operators
 from gateway.cli.partners import partners
 from gateway.cli.records import import_records, poll, validate
 from gateway.cli.referrals import matches, referrals, workflows
@@ -39,6 +40,7 @@ cli.add_command(referrals)
 cli.add_command(matches)
 cli.add_command(consents)
 cli.add_command(inbound)
+cli.add_command(operators)
 
 
 def main() -> None:

@@ -102,7 +102,7 @@ def _start_checkpointer(config: Config) -> subprocess.Popen[bytes] | None:
               help="SQLite file for the demo (default: var/demo.db, recreated)")
 def demo(host: str, port: int, db_path: Path | None) -> None:
     """Run the gateway on a fresh demo database loaded from fixtures/."""
-    from gateway.demo import add_r4_consent, prepare_demo, start_companions
+    from gateway.demo import add_demo_operators, add_r4_consent, prepare_demo, start_companions
     from gateway.server import serve as run_server
 
     config = config_from_env()
@@ -112,8 +112,12 @@ def demo(host: str, port: int, db_path: Path | None) -> None:
                                    base_url=f"http://{host}:{port}", operator_keys=keys)
     summary = prepare_demo(config, db_path)
     r4_consent = add_r4_consent(config)
+    console_password = secrets.token_urlsafe(12)
+    console_operators = add_demo_operators(config, console_password)
     companions = start_companions(config)
     base = config.fhir_base_url
+    operator_lines = "\n".join(f"                 {name:<22} {role}"
+                                for name, role in console_operators)
     partner_lines = "\n".join(f"                 {partner:<18} {where}"
                                for partner, where in sorted(companions.endpoints.items()))
     click.echo(f"""
@@ -123,6 +127,10 @@ fhir-care-gateway demo
   metadata       {base}/metadata
   health         http://{host}:{port}/healthz   metrics http://{host}:{port}/metrics
   operator token {keys[0]}
+
+  console        http://{host}:{port}/console/  sign in as one of these operators, each with
+                 the password {console_password}
+{operator_lines}
 
   token endpoint http://{host}:{port}/auth/token  (SMART Backend Services; demo partners and
                  their keys in fixtures/partners/)

@@ -368,3 +368,49 @@ class HeldMessageRow(Base):
     replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     replayed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     answer: Mapped[str | None] = mapped_column(Text, nullable=True)  # the replay's ACK code+text
+
+
+class OperatorRow(Base):
+    """A named person who signs in to the console (gateway/console/operators.py): a role, an
+    argon2 password hash, and whether the account is disabled (it is never deleted: the audit
+    trail names it)."""
+
+    __tablename__ = "operator"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(32))  # intake | case-manager | privacy-officer | admin
+    password_hash: Mapped[str] = mapped_column(String(255))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OperatorSessionRow(Base):
+    """A signed-in console session, kept on the server so that every gunicorn worker knows it
+    and so that disabling an operator or changing a password ends it at once. The cookie
+    carries a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "operator_session"
+    __table_args__ = (Index("ix_operator_session_operator_id", "operator_id"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("operator.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SignInFailureRow(Base):
+    """A failed console sign-in, counted per username and per address for throttling
+    (gateway/console/sessions.py); rows older than the throttling window are removed."""
+
+    __tablename__ = "sign_in_failure"
+    __table_args__ = (Index("ix_sign_in_failure_username", "username"),
+                      Index("ix_sign_in_failure_address", "address"))
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

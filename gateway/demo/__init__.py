@@ -92,6 +92,26 @@ def add_r4_consent(config: Config) -> str:
             f"gateway consents explain {patient} --partner {R4_CONSENT_PARTNER}")
 
 
+DEMO_OPERATORS = (("demo-intake", "intake"), ("demo-case-manager", "case-manager"),
+                  ("demo-privacy-officer", "privacy-officer"), ("demo-admin", "admin"))
+
+
+def add_demo_operators(config: Config, password: str) -> list[tuple[str, str]]:
+    """One console operator per role, all with ``password``; (name, role) of each."""
+    from gateway.console.operators import OperatorStore
+    from gateway.db.engine import make_engine, make_session_factory
+
+    engine = make_engine(config.database_url)
+    try:
+        with make_session_factory(engine)() as session, session.begin():
+            store = OperatorStore(session)
+            for name, role in DEMO_OPERATORS:
+                store.add(name, role, password)
+    finally:
+        engine.dispose()
+    return list(DEMO_OPERATORS)
+
+
 def register_partners(state: GatewayState, directory: Path) -> list[str]:
     """Register every ``<id>.json`` partner of ``directory`` (not the private keys)."""
     from gateway.partners.registry import Partner, PartnerRegistry

@@ -69,6 +69,18 @@ def reviews(state: GatewayState, status: str | None = OPEN, limit: int = 100) ->
         return [_review(row) for row in session.scalars(statement)]
 
 
+def review_with_person(state: GatewayState, review_id: int
+                       ) -> tuple[Review, dict[str, Any]] | None:
+    """One review (any status) and the Patient as the message has it, every field, for an
+    operator comparing it with the candidates; None when there is no such review."""
+    with state.session_factory() as session:
+        row = session.scalars(select(MatchReviewRow).where(MatchReviewRow.id == review_id)
+                              ).one_or_none()
+        if row is None:
+            return None
+        return _review(row), json.loads(row.event).get("patient") or {}
+
+
 def link(state: GatewayState, review_id: int, patient_id: str, operator: Principal) -> Taken:
     """The person is consumer ``patient_id`` (any Patient, not only a listed candidate: the
     operator may have found them another way)."""
