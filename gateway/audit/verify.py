@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from gateway.audit.chain import GENESIS_HASH, entry_hash
 from gateway.db.models import AuditChainRow, ResourceRow
+from gateway.fhir import json_text
 
 BATCH_SIZE = 1000
 
@@ -100,7 +101,7 @@ def _link_problem(link: Row, expected_previous: str) -> str | None:
     if link.deleted or link.content is None:
         return "the AuditEvent was deleted"
     try:
-        stored_event = json.loads(link.content)
+        stored_event = json_text.loads_stored(link.content)
     except json.JSONDecodeError:
         return "the stored AuditEvent is not valid JSON"
     if entry_hash(link.previous_hash, stored_event) != link.entry_hash:

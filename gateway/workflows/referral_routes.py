@@ -5,12 +5,12 @@
 """
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, request
 
+from gateway.fhir import json_text
 from gateway.fhir.errors import FhirError
 from gateway.state import gateway_state, require_operator
 from gateway.workflows.referral_deadlines import open_referrals
@@ -42,4 +42,4 @@ def list_referrals() -> Response:
 
 
 def _json(body: Any) -> Response:
-    return Response(json.dumps(body), content_type="application/json")
+    return Response(json_text.dumps(body), content_type="application/json")
