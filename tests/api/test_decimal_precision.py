@@ -61,10 +61,10 @@ def test_an_update_and_a_patch_keep_the_digits(client, auth):
 
 def test_a_transaction_keeps_the_digits(client, auth):
     person = client.post("/fhir/Patient", json=patient(), headers=auth).get_json()
-    bundle = ('{"resourceType":"Bundle","type":"transaction","entry":[{"resource":%s,'
-              '"request":{"method":"POST","url":"Goal"}},'
-              '{"request":{"method":"GET","url":"Goal?subject=Patient/%s"}}]}'
-              % (GOAL % person["id"], person["id"]))
+    goal = GOAL % person["id"]
+    bundle = ('{"resourceType":"Bundle","type":"transaction","entry":[{"resource":' + goal
+              + ',"request":{"method":"POST","url":"Goal"}},{"request":{"method":"GET",'
+              '"url":"Goal?subject=Patient/' + person["id"] + '"}}]}')
     response = client.post("/fhir", data=bundle, headers={
         **auth, "Content-Type": FHIR, "Prefer": "return=representation"})
     assert response.status_code == 200, response.get_data(as_text=True)
