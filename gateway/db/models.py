@@ -368,3 +368,14 @@ class HeldMessageRow(Base):
     replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     replayed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     answer: Mapped[str | None] = mapped_column(Text, nullable=True)  # the replay's ACK code+text
+
+
+def over_long(table: type[Base], values: dict[str, object]) -> tuple[str, int] | None:
+    """(the first name in ``values`` whose string is longer than its ``String(n)`` column in
+    ``table``, n), or None. PostgreSQL refuses an over-long value at insert (SQLite stores
+    it): writers of outside input check with this first and answer with a 4xx."""
+    for name, value in values.items():
+        length = getattr(table.__table__.c[name].type, "length", None)
+        if isinstance(value, str) and length is not None and len(value) > length:
+            return name, length
+    return None
