@@ -85,3 +85,13 @@ def test_the_json_helpers_round_trip_numbers_as_written():
     plain = {"a": 1.5, "b": [1, "é"]}
     assert json_text.dumps(plain) == json.dumps(plain, separators=(",", ":"),
                                                 ensure_ascii=False)
+
+
+def test_a_change_of_precision_alone_is_a_new_version(client, auth):
+    created = _create(client, auth)
+    text = json_text.dumps(created).replace('"value":1.50', '"value":1.5')
+    response = client.put(f"/fhir/Goal/{created['id']}", data=text,
+                          headers={**auth, "Content-Type": FHIR})
+    assert response.status_code == 200
+    assert response.headers["ETag"] == 'W/"2"'
+    assert '"value":1.5}' in response.get_data(as_text=True)
