@@ -87,13 +87,22 @@ def listener(app, demo_agency) -> Iterator[tuple[str, int]]:  # noqa: F811
 
 
 def _exchange(address: tuple[str, int], stream: bytes) -> list[bytes]:
-    """Send ``stream``, close our side, and read every answer until the server closes."""
+    """Send ``stream``, close our side, and read every answer until the server closes. The
+    server may close first (a message too large): then what it answered before counts."""
+    decoder, answers = MllpDecoder(), []
     with socket.create_connection(address, timeout=TIMEOUT) as connection:
-        connection.sendall(stream)
-        connection.shutdown(socket.SHUT_WR)
-        decoder, answers = MllpDecoder(), []
-        while data := connection.recv(65536):
-            answers += decoder.feed(data)
+        try:
+            connection.sendall(stream)
+            connection.shutdown(socket.SHUT_WR)
+        except TimeoutError:
+            raise
+        except OSError:
+            pass  # the server closed first (ENOTCONN, EPIPE, ECONNRESET)
+        try:
+            while data := connection.recv(65536):
+                answers += decoder.feed(data)
+        except ConnectionResetError:
+            pass  # closed by the server with our unread bytes pending: a close all the same
     return answers
 
 
