@@ -260,7 +260,7 @@ def _analyse(database: Database, fixtures: Fixtures, context: Context,
     """Query plans of both searches, and a profile of each request kind that missed a target.
 
     Runs last, so everything is measured with the large dataset stored."""
-    token = "bench-profile-key"
+    token = "bench-profile-key-of-32-characters"
     app = create_app(Config(database_url=database.url, operator_keys=(token,),
                             base_url=PUBLIC_BASE_URL))
     headers = {"Authorization": f"Bearer {token}", "Accept": FHIR_JSON}

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from gateway.audit import chain as audit_chain
 from gateway.audit.access import account
-from gateway.config import Config, config_from_env
+from gateway.config import Config, check_config, config_from_env
 from gateway.console import bp as console_blueprint
 from gateway.console import error_page as console_error_page
 from gateway.db.engine import ensure_migrated, make_engine, make_session_factory
@@ -53,6 +53,7 @@ HTTP_ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-fo
 
 def create_app(config: Config | None = None) -> Flask:
     config = config or config_from_env()
+    check_config(config)
     engine = make_engine(config.database_url)
     if config.require_migrated_database:
         ensure_migrated(engine)

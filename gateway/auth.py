@@ -6,6 +6,10 @@ This module knows operator keys; partner access tokens (SMART Backend Services) 
 from __future__ import annotations
 
 import hmac
+import math
+import threading
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -124,6 +128,61 @@ def authenticate(authorization: str | None, config: Config,
     if partner is not None:
         return replace(partner, disclosures=Disclosures())
     raise unauthorized("the bearer token is not valid")
+
+
+class FailureThrottle:
+    """Wrong bearer tokens counted per source address, so operator keys (and access tokens)
+    cannot be guessed at the speed of the server: after ``limit`` failures within ``window``
+    seconds, a source's requests are answered 429 (with ``Retry-After``) *without looking at
+    the token* until its oldest failure leaves the window. A token that is checked and valid
+    counts nothing; other sources are not affected.
+
+    Per process and in memory (the app factory's GatewayState owns one): each gunicorn worker
+    counts on its own, so a source may try ``limit`` times per worker per window. At most
+    ``max_sources`` addresses are remembered (the least recently failing forgotten first)."""
+
+    def __init__(self, limit: int, window: float, *, max_sources: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self.max_sources, self.clock = limit, window, max_sources, clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check(self, source: str | None) -> None:
+        """A 429 FhirError while ``source`` has ``limit`` failures within the window."""
+        if source is None:
+            return
+        with self._lock:
+            failures = self._recent(source)
+            if failures is None or len(failures) < self.limit:
+                return
+            wait = max(1, math.ceil(failures[0] + self.window - self.clock()))
+        raise FhirError(429, "throttled",
+                        f"too many requests with a wrong bearer token from this address; try "
+                        f"again in {wait} s", headers={"Retry-After": str(wait)})
+
+    def failed(self, source: str | None) -> None:
+        if source is None:
+            return
+        with self._lock:
+            failures = self._recent(source)
+            if failures is None:
+                failures = self._failures[source] = deque(maxlen=self.limit)
+                while len(self._failures) > self.max_sources:
+                    self._failures.popitem(last=False)
+            failures.append(self.clock())
+            self._failures.move_to_end(source)
+
+    def _recent(self, source: str) -> deque[float] | None:
+        failures = self._failures.get(source)
+        if failures is None:
+            return None
+        horizon = self.clock() - self.window
+        while failures and failures[0] <= horizon:
+            failures.popleft()
+        if not failures:
+            del self._failures[source]
+            return None
+        return failures
 
 
 def unauthorized(diagnostics: str) -> FhirError:

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# An operator key is a bearer secret with full access: at least this many characters (a
+# `secrets.token_urlsafe(24)`, what `gateway demo` generates, has 32), so guessing one is
+# hopeless even before failures are throttled.
+MIN_OPERATOR_KEY_LENGTH = 32
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'gateway.db'}"
 
 
@@ -66,6 +70,10 @@ class Config:
     # The agency's IANA time zone: the console shows dates and times in it and counts days
     # ("due in 3 days") by its calendar.
     agency_timezone: str = "UTC"
+    # Wrong bearer tokens from one source address: after this many within the window, its
+    # requests are answered 429 until the oldest failure leaves the window (gateway/auth.py).
+    auth_max_failures: int = 20
+    auth_failure_window_seconds: float = 60.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -74,6 +82,23 @@ class Config:
 
     def with_overrides(self, **changes: object) -> Config:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+class ConfigError(ValueError):
+    """A configuration the gateway refuses to start with (one line, for the command line)."""
+
+
+def check_config(config: Config) -> None:
+    """A ConfigError for a configuration no entry point may run with."""
+    for index, key in enumerate(config.operator_keys, start=1):
+        if len(key) < MIN_OPERATOR_KEY_LENGTH:
+            raise ConfigError(
+                f"GATEWAY_OPERATOR_KEYS: operator key {index} has {len(key)} characters; at "
+                f"least {MIN_OPERATOR_KEY_LENGTH} are required (for example: python3 -c "
+                f"'import secrets; print(secrets.token_urlsafe(32))')")
+    if config.auth_max_failures < 1 or config.auth_failure_window_seconds <= 0:
+        raise ConfigError("GATEWAY_AUTH_MAX_FAILURES and GATEWAY_AUTH_FAILURE_WINDOW_SECONDS "
+                          "must be positive")
 
 
 def _keys(raw: str | None) -> tuple[str, ...]:
@@ -111,9 +136,11 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
         agency_timezone=env.get("GATEWAY_AGENCY_TIMEZONE") or config.agency_timezone,
         delivery_max_attempts=int(env.get("GATEWAY_DELIVERY_MAX_ATTEMPTS")
                                   or config.delivery_max_attempts),
+        auth_max_failures=int(env.get("GATEWAY_AUTH_MAX_FAILURES") or config.auth_max_failures),
         **{name: float(env[f"GATEWAY_{name.upper()}"]) for name in (
             "delivery_backoff_seconds", "delivery_lease_seconds", "delivery_timeout_seconds",
-            "delivery_breaker_cooldown_seconds", "delivery_poll_seconds")
+            "delivery_breaker_cooldown_seconds", "delivery_poll_seconds",
+            "auth_failure_window_seconds")
            if env.get(f"GATEWAY_{name.upper()}")},
     )
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app, g, has_request_context
+from flask import current_app, g, has_request_context, request
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.audit.writer import AuditWriter
-from gateway.auth import SYSTEM, Principal, authenticate
+from gateway.auth import SYSTEM, FailureThrottle, Principal, authenticate, bearer_token
 from gateway.config import Config
 from gateway.db.engine import begin_write
 from gateway.fhir.errors import FhirError
@@ -41,9 +41,13 @@ class GatewayState:
     # The FHIR operations ($name) the API serves (registered by the app factory).
     operations: OperationRegistry = field(default_factory=OperationRegistry)
     audit_writer: AuditWriter = field(init=False)
+    # Wrong bearer tokens per source address (this process's own count).
+    auth_failures: FailureThrottle = field(init=False)
 
     def __post_init__(self) -> None:
         self.audit_writer = AuditWriter(self.writing)
+        self.auth_failures = FailureThrottle(self.config.auth_max_failures,
+                                             self.config.auth_failure_window_seconds)
 
     def refresh_statistics(self) -> None:
         """ANALYZE the tables a bulk load grows (PostgreSQL; SQLite's planner needs none)."""
@@ -102,8 +106,16 @@ class GatewayState:
                           check_references=requester != SYSTEM)
 
     def authenticate(self, authorization: str | None) -> Principal:
-        """Who is calling: an operator key or a partner's access token (else a 401)."""
-        return authenticate(authorization, self.config, self._partner_token)
+        """Who is calling: an operator key or a partner's access token (else a 401; a 429
+        while the caller's address has sent too many wrong tokens, see FailureThrottle)."""
+        source = request.remote_addr if has_request_context() else None
+        self.auth_failures.check(source)
+        try:
+            return authenticate(authorization, self.config, self._partner_token)
+        except FhirError as error:
+            if error.status == 401 and bearer_token(authorization):  # a wrong token
+                self.auth_failures.failed(source)
+            raise
 
     def _partner_token(self, token: str) -> Principal | None:
         connection = _request_connection(self.engine)

@@ -23,7 +23,7 @@ from gateway.config import Config, test_database_url
 from gateway.db.engine import make_engine, upgrade
 from gateway.db.models import Base
 
-OPERATOR_KEY = "test-operator-key"
+OPERATOR_KEY = "test-operator-key-of-32-characters"
 EXTRA_URL, REQUIRE_EXTRA = test_database_url()
 DATABASES = ["sqlite"] + (["extra"] if EXTRA_URL else [])
 

@@ -91,7 +91,7 @@ def test_demo_database_loads_the_whole_agency(tmp_path: Path):
     from gateway.demo import prepare_demo
 
     db = tmp_path / "demo.db"
-    config = Config(database_url=f"sqlite:///{db}", operator_keys=("k",),
+    config = Config(database_url=f"sqlite:///{db}", operator_keys=("k" * 32,),
                     var_dir=tmp_path / "var")
     summary = prepare_demo(config, db)
     assert ", 0 rejected;" in summary

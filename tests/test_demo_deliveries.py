@@ -19,7 +19,7 @@ import pytest
 import requests
 
 GATEWAY = str(Path(sys.executable).parent / "gateway")
-KEY = "demo-test-key"
+KEY = "demo-test-key-of-thirty-two-chars"
 OPERATOR = {"Authorization": f"Bearer {KEY}"}
 
 

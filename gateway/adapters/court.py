@@ -10,7 +10,6 @@ the review date are derived from the agency's records.
 """
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import date, timedelta
 from html import escape
@@ -19,6 +18,7 @@ from typing import Any
 from gateway.adapters.payload import DeliveryContext, Payload
 from gateway.adapters.records import names
 from gateway.care.dates import add_months
+from gateway.fhir import json_text
 from gateway.mappings.codes import EXT_LAST_REVIEW, EXT_REVIEW_FREQUENCY, FHIR_BASE
 
 WINDOW_DAYS = 30
@@ -55,7 +55,7 @@ def build(context: DeliveryContext) -> Payload | None:
             {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r}
             for r in resources]}
     files = {f"{context.delivery_id}.json":
-             json.dumps(bundle, ensure_ascii=False, indent=1).encode()}
+             json_text.dumps(bundle, indent=1).encode()}
     return Payload(records.patient_id, names(resources), bundle, files)
 
 

@@ -21,6 +21,7 @@ from gateway.adapters.payload import DeliveryContext, Payload
 from gateway.adapters.records import names
 from gateway.config import Config
 from gateway.db.models import PartnerRow
+from gateway.fhir import json_text
 from gateway.mappings.ids import identifier_system
 from gateway.mappings.intake import intake_id, intake_record
 
@@ -46,8 +47,8 @@ def build(context: DeliveryContext) -> Payload | None:
                   "organization": requester.get("reference")}
         record = intake_record(task, patient, encounter, conditions,
                                consumer_id=consumer, source=source)
-        files[f"{intake_id(task['id'])}.intake.json"] = json.dumps(
-            record, ensure_ascii=False, indent=1).encode()
+        files[f"{intake_id(task['id'])}.intake.json"] = json_text.dumps(
+            record, indent=1).encode()
         disclosed += names([task] + ([encounter] if encounter else []) + conditions)
     return Payload(records.patient_id, tuple(dict.fromkeys(disclosed)),
                    {"resourceType": "Bundle", "type": "collection", "entry": []}, files=files)

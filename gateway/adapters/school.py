@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Any
 
 from gateway.adapters.payload import DeliveryContext, Payload, transaction
 from gateway.adapters.records import names
+from gateway.fhir import json_text
 
 MEMBER_TYPES = {"Practitioner", "PractitionerRole", "RelatedPerson", "Organization"}
 MEMBER_COLUMNS = ("student", "member", "role", "organization", "phone", "email")
@@ -36,7 +36,7 @@ def build(context: DeliveryContext) -> Payload | None:
     by_reference = {f"{r['resourceType']}/{r['id']}": r for r in members}
     stem = context.delivery_id
     files = {
-        f"{stem}.json": json.dumps(bundle, ensure_ascii=False, indent=1).encode(),
+        f"{stem}.json": json_text.dumps(bundle, indent=1).encode(),
         f"{stem}-care-team.csv": _csv(MEMBER_COLUMNS, [
             _member_row(student, participant, by_reference)
             for team in teams for participant in team.get("participant", [])]),

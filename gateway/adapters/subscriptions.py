@@ -14,7 +14,6 @@ the decision point answers and the audit trail records.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -23,7 +22,7 @@ from sqlalchemy import select
 from gateway.adapters.payload import DeliveryContext, Notification, Payload
 from gateway.adapters.records import names
 from gateway.db.models import ResourceRow
-from gateway.fhir import search
+from gateway.fhir import json_text, search
 from gateway.fhir.errors import FhirError
 
 SUBSCRIBABLE = frozenset({"CarePlan", "CareTeam", "Goal", "ServiceRequest"})
@@ -54,7 +53,7 @@ def _active_subscriptions(context: DeliveryContext) -> list[dict[str, Any]]:
     session = context.agency.repository.session
     rows = session.scalars(select(ResourceRow.content).where(
         ResourceRow.resource_type == "Subscription", ResourceRow.deleted.is_(False)))
-    subscriptions = [json.loads(content) for content in rows if content]
+    subscriptions = [json_text.loads_stored(content) for content in rows if content]
     # "requested" is how a client asks for one (R4): this server serves it from then on.
     return [s for s in subscriptions if s.get("status") in ("requested", "active")]
 

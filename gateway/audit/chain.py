@@ -11,7 +11,6 @@ entry).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -20,6 +19,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from gateway.db.models import AuditChainRow
+from gateway.fhir import json_text
 from gateway.fhir.hooks import Change, RepositoryHooks
 from gateway.fhir.repository import Repository
 
@@ -92,7 +92,7 @@ def entry_hash(previous_hash: str, stored_event: dict[str, Any]) -> str:
 
 def canonical_json(resource: dict[str, Any]) -> str:
     """One spelling per JSON value, so the hash does not depend on key order or spacing."""
-    return json.dumps(resource, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json_text.dumps(resource, sort_keys=True)
 
 
 def _lock_chain(session: Session) -> None:

@@ -78,6 +78,16 @@ _RESOURCE_ENTITY = {
 }
 
 
+_NOT_IN_FHIR_STRINGS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def fhir_text(value: str) -> str:
+    """``value`` as a FHIR string: the characters R4 strings may not hold (control characters
+    other than tab, CR and LF; unpaired surrogates) replaced by U+FFFD, and never blank."""
+    value = _NOT_IN_FHIR_STRINGS.sub("\ufffd", value)
+    return value if value.strip() else "(blank)"
+
+
 def disclosure_event(*, requester_kind: str, requester_name: str,
                      requester_organization: str | None, purpose: str | None,
                      interaction: str, action: str, outcome: str, patients: list[str],
@@ -96,6 +106,10 @@ def disclosure_event(*, requester_kind: str, requester_name: str,
     outcome (R4 has no other place for it: ``outcomeDesc``). Raises ValueError for anything
     that would make the record unclear.
     """
+    # Names and descriptions may quote what a sender sent (an HL7 field, MSH-4): made FHIR
+    # strings, or the AuditEvent would be refused and the message go unaudited.
+    requester_name = fhir_text(requester_name)
+    description = fhir_text(description) if description else None
     kind = EVENT_KINDS.get(interaction)
     if kind is None:
         raise ValueError(f"unknown interaction {interaction!r}; expected one of "

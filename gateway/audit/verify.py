@@ -35,6 +35,7 @@ from gateway.audit.copies import (
     version_problems,
 )
 from gateway.db.models import INDEX_TABLES, AuditChainRow, ResourceRow
+from gateway.fhir import json_text
 from gateway.fhir.search.registry import SearchParameterRegistry
 
 BATCH_SIZE = 1000
@@ -222,7 +223,7 @@ def _link_problem(link: Row, expected_previous: str, versions: list[Any]
     if event is not None:
         return reason, event
     try:
-        json.loads(link.content)
+        json_text.loads_stored(link.content)
     except json.JSONDecodeError:
         reason = reason or "the stored AuditEvent is not valid JSON"
     reason = reason or "the AuditEvent or its entry hash was changed after it was recorded"
@@ -239,7 +240,7 @@ def _recorded(link: Row, content: str | None) -> dict[str, Any] | None:
     if content is None:
         return None
     try:
-        event = json.loads(content)
+        event = json_text.loads_stored(content)
     except json.JSONDecodeError:
         return None
     if not isinstance(event, dict) or entry_hash(link.previous_hash, event) != link.entry_hash:

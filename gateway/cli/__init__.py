@@ -16,6 +16,7 @@ from gateway.cli.partners import partners
 from gateway.cli.records import import_records, poll, validate
 from gateway.cli.referrals import matches, referrals, workflows
 from gateway.cli.server import db, demo, serve
+from gateway.config import ConfigError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,4 +45,8 @@ cli.add_command(operators)
 
 
 def main() -> None:
-    cli(prog_name="gateway")
+    try:
+        cli(prog_name="gateway")
+    except ConfigError as error:  # from any command that builds the app
+        click.echo(f"gateway: error: {error}", err=True)
+        raise SystemExit(1) from None

@@ -414,3 +414,14 @@ class SignInFailureRow(Base):
     username: Mapped[str] = mapped_column(String(200))
     address: Mapped[str] = mapped_column(String(64))
     failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def over_long(table: type[Base], values: dict[str, object]) -> tuple[str, int] | None:
+    """(the first name in ``values`` whose string is longer than its ``String(n)`` column in
+    ``table``, n), or None. PostgreSQL refuses an over-long value at insert (SQLite stores
+    it): writers of outside input check with this first and answer with a 4xx."""
+    for name, value in values.items():
+        length = getattr(table.__table__.c[name].type, "length", None)
+        if isinstance(value, str) and length is not None and len(value) > length:
+            return name, length
+    return None

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from gateway.adapters.outbound import TRIGGERS, WATCHED_TYPES, concerns
 from gateway.db.models import DeliveryRow, PartnerRow
+from gateway.fhir import json_text
 from gateway.fhir.hooks import Change, RepositoryHooks
 from gateway.fhir.repository import Repository
 from gateway.privacy.consents import BROAD_CONSENT_KINDS, directive_from
@@ -136,7 +137,7 @@ class Outbox:
         for version in versions:
             if not version:
                 continue
-            content = json.loads(version) if isinstance(version, str) else version
+            content = json_text.loads_stored(version) if isinstance(version, str) else version
             patient_id = self.patient_of(content)
             if patient_id is None:
                 continue

@@ -8,7 +8,6 @@ named after the delivery, so sending again replaces rather than duplicates.
 """
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from pathlib import Path
@@ -19,6 +18,7 @@ import requests
 from gateway.adapters.payload import Notification
 from gateway.delivery.outbound_auth import OutboundAuth, OutboundAuthError
 from gateway.delivery.retry import SendResult
+from gateway.fhir import json_text
 from gateway.partners.registry import Partner
 
 FHIR_JSON = "application/fhir+json"
@@ -45,7 +45,7 @@ class FhirTransport:
               headers: dict[str, str]) -> SendResult:
         return post(self.session, self.auth, partner, url, self.timeout,
                     {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON, **headers},
-                    json.dumps(bundle).encode())
+                    json_text.dumps(bundle).encode())
 
 
 class RestHookTransport:

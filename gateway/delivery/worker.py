@@ -9,7 +9,6 @@ failing is left alone for a while (breaker.py). Sends happen outside any databas
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -35,6 +34,7 @@ from gateway.delivery.breaker import CircuitBreaker
 from gateway.delivery.outbound_auth import OutboundAuth
 from gateway.delivery.retry import RetryPolicy, SendResult
 from gateway.delivery.transport import DropFolderTransport, FhirTransport, RestHookTransport, post
+from gateway.fhir import json_text
 from gateway.partners.registry import Partner, PartnerRegistry, principal_for
 from gateway.state import GatewayState
 
@@ -203,7 +203,7 @@ class DeliveryWorker:
             return self._hand_over(partner, payload.files)
         if partner.endpoints.get("fhir_base"):
             return self.fhir.send(partner, payload.bundle, {"X-Delivery-Id": name})
-        files = payload.files or {f"{name}.json": json.dumps(payload.bundle).encode()}
+        files = payload.files or {f"{name}.json": json_text.dumps(payload.bundle).encode()}
         return self.folders.send(partner, files)
 
     def _hand_over(self, partner: Partner, files: dict[str, bytes]) -> SendResult:

@@ -2,7 +2,6 @@
 create, update, read, search by patient, and the CapabilityStatement."""
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from gateway.demo.fhir_store import (
     references_patient,
     require_bundle,
 )
+from gateway.fhir import json_text
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class FhirApi:
         """The stored resource, with Location and ETag as FHIR servers send them."""
         with self._lock:
             stored = self._store.resources[(result.rtype, result.rid)]
-            body = json.dumps(stored)
+            body = json_text.dumps(stored)
         headers = {"Location": f"{self.base_url}/{result.location}",
                    "ETag": f'W/"{result.version}"'}
         return Response(body, status=result.status, headers=headers, content_type=FHIR_JSON)
@@ -127,7 +127,7 @@ class FhirApi:
             stored = self._store.resources.get(key)
             if stored is None:
                 raise FhirError(404, f"{key[0]}/{key[1]} is not known here", code="not-found")
-            body, version = json.dumps(stored), self._store.versions[key]
+            body, version = json_text.dumps(stored), self._store.versions[key]
         return Response(body, status=200, content_type=FHIR_JSON,
                         headers={"ETag": f'W/"{version}"'})
 
@@ -147,7 +147,7 @@ class FhirApi:
             if call.request.args.get("_summary") != "count":
                 bundle["entry"] = [{"fullUrl": f"{self.base_url}/{rtype}/{r['id']}",
                                     "resource": r, "search": {"mode": "match"}} for r in found]
-            text = json.dumps(bundle)
+            text = json_text.dumps(bundle)
         return Response(text, status=200, content_type=FHIR_JSON)
 
     def _metadata(self, call: Call) -> Response:

@@ -9,6 +9,7 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
+from gateway.fhir import json_text
 from gateway.fhir.errors import issue, outcome
 
 FHIR_JSON = "application/fhir+json"
@@ -32,7 +33,7 @@ def error_outcome(messages: list[str], code: str = "invalid") -> dict[str, Any]:
 def fhir_response(status: int, body: dict[str, Any],
                   headers: dict[str, str] | None = None) -> Response:
     """A JSON answer with the FHIR media type."""
-    return Response(json.dumps(body), status=status, headers=headers, content_type=FHIR_JSON)
+    return Response(json_text.dumps(body), status=status, headers=headers, content_type=FHIR_JSON)
 
 
 def decode_json(data: bytes) -> tuple[Any, str | None]:
@@ -40,7 +41,7 @@ def decode_json(data: bytes) -> tuple[Any, str | None]:
     if not data:
         return None, "the request has no body"
     try:
-        return json.loads(data), None
+        return json_text.loads_stored(data), None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return None, f"the body is not JSON: {exc}"
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 from gateway.demo.fhir_http import FhirError, now, status_text
+from gateway.fhir import json_text
 
 PATIENT_REFERENCE_FIELDS = ("subject", "patient", "for", "beneficiary")
 
@@ -44,7 +44,7 @@ def _content_hash(resource: dict[str, Any]) -> str:
     """Hash of the content without ``meta``, so a re-sent resource with a new lastUpdated still
     counts as the same content."""
     content = {k: v for k, v in resource.items() if k != "meta"}
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = json_text.dumps(content, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -7,13 +7,12 @@ every entry succeeds or nothing is stored.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from gateway.fhir import search
+from gateway.fhir import json_text, search
 from gateway.fhir.access import Requester
 from gateway.fhir.errors import FhirError, outcome
 from gateway.fhir.http import Prefer
@@ -329,7 +328,7 @@ def read_entry(repository: Repository, entry: EntryRequest, base: str, state: Fh
                                       lenient=False, default_count=state.config.default_page_size,
                                       max_count=state.config.max_page_size, base_url=base)
         result = repository.search(request)
-        bundle = json.loads(searchset(base, entry.resource_type, request, result))
+        bundle = json_text.loads_stored(searchset(base, entry.resource_type, request, result))
         return {"resource": bundle, "response": {"status": "200 OK"}}
     stored: StoredResource = (
         repository.vread(entry.resource_type, entry.resource_id, entry.version_id)

@@ -1,7 +1,6 @@
 """HTTP plumbing for FHIR: content negotiation, request bodies, Prefer, and responses."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +76,7 @@ class Prefer:
 def fhir_response(body: str | bytes | dict[str, Any] | None, status: int = 200,
                   headers: dict[str, str] | None = None) -> Response:
     if isinstance(body, dict):
-        body = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        body = json_text.dumps(body)
     response = Response(body if body is not None else b"", status=status,
                         content_type=f"{FHIR_JSON}; fhirVersion={FHIR_VERSION}; charset=utf-8")
     for name, value in (headers or {}).items():

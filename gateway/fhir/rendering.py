@@ -5,7 +5,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from gateway.fhir import search
+from gateway.fhir import json_text, search
 from gateway.fhir.elements import SHAPING_MODES, apply_elements, apply_summary
 from gateway.fhir.errors import outcome
 from gateway.fhir.versions import StoredResource, format_instant
@@ -17,10 +17,10 @@ def resource_text(stored: StoredResource, elements: list[str] | None = None,
     parsed)."""
     assert stored.content is not None
     if summary in SHAPING_MODES:
-        return json.dumps(apply_summary(stored.json(), summary), separators=(",", ":"))
+        return json_text.dumps(apply_summary(stored.json(), summary))
     if not elements:
         return stored.content
-    return json.dumps(apply_elements(stored.json(), elements), separators=(",", ":"))
+    return json_text.dumps(apply_elements(stored.json(), elements))
 
 
 def searchset(fhir_base: str, resource_type: str, request: search.SearchRequest,

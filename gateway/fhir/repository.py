@@ -6,7 +6,6 @@ route. The repository never commits: the caller owns the transaction, which is h
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
@@ -21,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.db.models import ReferenceIndex, ResourceRow, ResourceVersionRow
-from gateway.fhir import search
+from gateway.fhir import json_text, search
 from gateway.fhir.access import AccessControl
 from gateway.fhir.errors import FhirError, not_found
 from gateway.fhir.hooks import Change, RepositoryHooks
@@ -476,7 +475,7 @@ class Repository:
                           version_id=version, last_updated=now, deleted=resource is None,
                           content=content)
         self._record_version(row, method)
-        stored = None if content is None else json.loads(content)
+        stored = None if content is None else json_text.loads_stored(content)
         if stored is None:
             self.index.clear(row.pk)
         else:

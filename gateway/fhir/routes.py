@@ -1,7 +1,6 @@
 """The FHIR R4 REST API at ``/fhir``: one view per interaction, all storage in the repository."""
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -9,7 +8,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, g, request
 
-from gateway.fhir import search
+from gateway.fhir import json_text, search
 from gateway.fhir.bundles import process_bundle
 from gateway.fhir.elements import SUMMARY_MODES
 from gateway.fhir.errors import FhirError, issue, outcome
@@ -133,9 +132,9 @@ def patch_body() -> Callable[[dict[str, Any]], dict[str, Any]]:
     mimetype = (request.mimetype or "").lower()
     if mimetype in (JSON_PATCH, MERGE_PATCH):
         try:
-            body = json.loads(request.get_data(cache=True))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise FhirError(400, "invalid", "the patch body is not valid JSON") from None
+            body = json_text.loads(request.get_data(cache=True))
+        except UnicodeDecodeError:
+            raise FhirError(400, "invalid", "the patch body is not UTF-8") from None
         if mimetype == JSON_PATCH:
             return lambda resource: apply_json_patch(resource, body)
         return lambda resource: apply_merge_patch(resource, body)

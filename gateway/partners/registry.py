@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.auth import Principal
-from gateway.db.models import PartnerRow
+from gateway.db.models import AccessTokenRow, PartnerRow, over_long
 from gateway.fhir.resource_types import SUPPORTED_TYPES
 from gateway.privacy.minimum_necessary import types_for
 
@@ -84,6 +84,10 @@ class Partner:
                 raise PartnerError(name, "is required (a non-empty string)")
         if data["type"] not in KINDS:
             raise PartnerError("type", f"must be one of {', '.join(KINDS)}")
+        too_long = over_long(PartnerRow, {name: data.get(name) for name in (
+            "id", "name", "organization", "client_id")})
+        if too_long is not None:
+            raise PartnerError(too_long[0], f"is longer than {too_long[1]} characters")
         endpoints = _string_map(data.get("endpoints", {}), "endpoints")
         outbound = data.get("outbound_auth", {"method": "none"})
         if not isinstance(outbound, dict) or outbound.get("method") not in OUTBOUND_METHODS:
@@ -115,7 +119,7 @@ class Partner:
             patient_identifier_systems=_strings(data.get("patient_identifier_systems", []),
                                                 "patient_identifier_systems"),
             endpoints=endpoints, outbound_auth=outbound, jwks=jwks, jwks_url=jwks_url,
-            purposes=_strings(data.get("purposes", []), "purposes"),
+            purposes=_purposes(data.get("purposes", [])),
             resource_types=_strings(data.get("resource_types", []), "resource_types"),
             submits=_strings(data.get("submits", list(DEFAULT_SUBMITS.get(data["type"], ()))),
                              "submits"))
@@ -322,3 +326,12 @@ def hl7_endpoints(facility: str | None, sources: tuple[str, ...], timezone: str 
                                f"(e.g. latin-1, windows-1252, utf-8)")
         endpoints["hl7_charset"] = name
     return endpoints
+
+
+def _purposes(value: Any) -> tuple[str, ...]:
+    purposes = _strings(value, "purposes")
+    for index, purpose in enumerate(purposes):
+        too_long = over_long(AccessTokenRow, {"purpose": purpose})
+        if too_long is not None:
+            raise PartnerError(f"purposes[{index}]", f"is longer than {too_long[1]} characters")
+    return purposes

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from gateway.auth import Disclosures, Principal
 from gateway.db.models import ChangeCounterRow, ReferenceIndex, ResourceRow, TokenIndex
+from gateway.fhir import json_text
 from gateway.privacy.consents import SUD_LABELS, Grants, grants_for
 from gateway.privacy.decision import NEVER_TO_PARTNERS, Decision, decide, disclosed
 from gateway.privacy.minimum_necessary import DIRECTORY_TYPES, Shape, is_relevant, shape_for
@@ -161,23 +162,22 @@ class AccessPolicy:
         resource whose content it cannot be judged by."""
         if content is None:
             return self.requester.is_operator, None
-        resource = json.loads(content)
+        resource = json_text.loads_stored(content)
         decision = self.decision(resource)
         self.disclosures.add(f"{resource_type}/{resource_id}", decision)
         if not decision.permitted:
             return False, None
         if decision.effect == "permit" and not decision.part2:
             return True, content
-        return True, json.dumps(disclosed(self.requester, resource, decision),
-                                ensure_ascii=False, separators=(",", ":"))
+        return True, json_text.dumps(disclosed(self.requester, resource, decision))
 
     def outbound(self, resource: Mapping[str, Any]) -> dict[str, Any] | None:
         """What the gateway may send the requester of ``resource`` on its own initiative (a
         delivery): the disclosed form, or None. The same decision as a query answer."""
         visible, content = self.admit(str(resource.get("resourceType")),
                                       str(resource.get("id")),
-                                      json.dumps(resource, ensure_ascii=False))
-        return json.loads(content) if visible and content is not None else None
+                                      json_text.dumps(resource))
+        return json_text.loads_stored(content) if visible and content is not None else None
 
     def patient_of(self, resource: Mapping[str, Any]) -> str | None:
         return patient_of(resource, self.base_url)
@@ -236,7 +236,7 @@ class AccessPolicy:
             ResourceRow.resource_type == resource_type, ResourceRow.deleted.is_(False), owner))
         permitted = []
         for pk, content in rows:
-            resource = json.loads(content)
+            resource = json_text.loads_stored(content)
             patient_id = self.patient_of(resource)
             if (patient_id in patients and is_relevant(shape, resource)
                     and self.grants.permits(patient_id, resource)):
@@ -287,7 +287,7 @@ class AccessPolicy:
             root_actors.is_(None),
             and_(not_(root_actors.contains('"IRCP"')), not_(root_actors.contains('"PRCP"')))))
         contents = self.session.execute(named.union(broad)).scalars()
-        return grants_for((json.loads(c) for c in contents if c),
+        return grants_for((json_text.loads_stored(c) for c in contents if c),
                           f"Organization/{organization}", self.requester.purpose, self.today,
                           self.requester.partner_kind)
 

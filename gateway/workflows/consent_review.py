@@ -7,7 +7,6 @@ decision point that decides real disclosures (``privacy.decision.decide`` throug
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy import select
 
 from gateway.auth import SYSTEM
 from gateway.db.models import ResourceRow
+from gateway.fhir import json_text
 from gateway.fhir.errors import FhirError
 from gateway.partners.registry import Partner, PartnerRegistry, principal_for
 from gateway.privacy.consent_rules import RECIPIENT_ROLES, Directive, directive_from
@@ -46,7 +46,7 @@ def consent_problems(state: GatewayState) -> list[ConsentProblem]:
             .order_by(ResourceRow.id)).scalars()
         found = []
         for content in rows:
-            directive = directive_from(json.loads(content))
+            directive = directive_from(json_text.loads_stored(content))
             problem = _problem(directive, partners)
             if problem is not None:
                 found.append(problem)

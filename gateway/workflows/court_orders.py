@@ -13,7 +13,6 @@ When a court partner creates a Task (or a lone ServiceRequest) here:
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.auth import SYSTEM
 from gateway.delivery.transport import write_atomically
+from gateway.fhir import json_text
 from gateway.fhir.errors import FhirError
 from gateway.local.pipeline import RecordImporter
 from gateway.local.sources import SourceRecord
@@ -166,7 +166,7 @@ def _team_shared(state: GatewayState, partner: Partner, patient_id: str) -> bool
 
 def _hand_over(folder: Path, name: str, record: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomically(folder / name, json.dumps(record, ensure_ascii=False, indent=1).encode())
+    write_atomically(folder / name, json_text.dumps(record, indent=1).encode())
 
 
 def _stored(repository: Any, resource_type: str, resource_id: str | None

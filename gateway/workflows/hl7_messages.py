@@ -67,7 +67,9 @@ def answer_hl7(state: GatewayState, raw: bytes, *, partner: Partner | None = Non
                peer: str | None = None, replaying: bool = False) -> Answer:
     """``receive_hl7``, telling what the ACK says; ``replaying``: a held message sent again
     by an operator, which is not held a second time."""
-    content = raw.decode("latin-1")  # kept as received, whatever the declared charset
+    # Kept as received, whatever the declared charset; but PostgreSQL text cannot hold NUL:
+    # a message with one is refused (hl7v2.parse) and its record shows U+FFFD in its place.
+    content = raw.decode("latin-1").replace("\x00", "\ufffd")
     # The sender first (MSH-4 is ASCII in any charset we read): its registration may name
     # the character set it really sends in, whatever its MSH-18 says.
     sender = _sender(state, hl7v2.sending_facility(raw), partner, peer)

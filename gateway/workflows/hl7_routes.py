@@ -14,11 +14,11 @@ Operators see and replay the messages held because no registered hospital sends 
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, Response, request
 
+from gateway.fhir import json_text
 from gateway.fhir.errors import FhirError
 from gateway.partners.registry import PartnerRegistry
 from gateway.state import gateway_state, require_operator
@@ -71,5 +71,5 @@ def replay(held_id: int) -> Response:
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status,
+    return Response(json_text.dumps(body), status=status,
                     content_type="application/json")

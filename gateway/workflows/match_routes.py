@@ -6,11 +6,11 @@
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, Response, g, request
 
+from gateway.fhir import json_text
 from gateway.fhir.errors import FhirError
 from gateway.state import gateway_state, require_operator
 from gateway.workflows import match_review
@@ -56,5 +56,5 @@ def _decided(taken: Taken) -> Response:
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status,
+    return Response(json_text.dumps(body), status=status,
                     content_type="application/json")

@@ -13,11 +13,11 @@ Only hospitals send these: a partner of kind ``hospital``, or one whose registra
 """
 from __future__ import annotations
 
-import json
 from typing import Any, cast
 
 from gateway.adapters import davinci
 from gateway.auth import SYSTEM, Principal
+from gateway.fhir import json_text
 from gateway.fhir.errors import FhirError, issue
 from gateway.fhir.operations import Operation, OperationCall, OperationResult
 from gateway.partners.registry import Partner, PartnerRegistry
@@ -77,19 +77,19 @@ def process_message(state: GatewayState, principal: Principal, body: Any
         if seen is not None:
             inbound_messages.note_repeat(state, partner, error.header["id"],
                                          _event_label(error.header), seen)
-            return json.loads(seen.answer), STATUS[seen.code], True
+            return json_text.loads_stored(seen.answer), STATUS[seen.code], True
         answer = _render(state, error.header)(result)
         inbound_messages.refuse(state, partner, message_id=error.header["id"], source="fhir",
-                                content=json.dumps(body, ensure_ascii=False),
+                                content=json_text.dumps(body),
                                 result=Result(FATAL, error.message, answer=answer,
                                               issues=result.issues),
                                 label=_event_label(error.header))
-        return json.loads(answer), STATUS[FATAL], True
+        return json_text.loads_stored(answer), STATUS[FATAL], True
     result = inbound_messages.receive(
-        state, partner, received.event, json.dumps(body, ensure_ascii=False),
+        state, partner, received.event, json_text.dumps(body),
         _render(state, received.header), label=_event_label(received.header))
     recorded = result.code != inbound_messages.TRANSIENT
-    return json.loads(result.answer), STATUS[result.code], recorded
+    return json_text.loads_stored(result.answer), STATUS[result.code], recorded
 
 
 def sending_partner(state: GatewayState, principal: Principal) -> Partner:
@@ -116,7 +116,7 @@ def _render(state: GatewayState, header: dict[str, Any]):  # noqa: ANN202 - a Re
         focus = [f"Task/{taken.task_id}"] if taken and taken.task_id else None
         message = davinci.response_message(header, result.code, base, issues=issues or [
             issue("error", "exception", result.text)], focus=focus)
-        return json.dumps(message, ensure_ascii=False)
+        return json_text.dumps(message)
     return render
 
 

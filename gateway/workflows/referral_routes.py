@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, request
 
+from gateway.fhir import json_text
 from gateway.fhir.errors import FhirError
 from gateway.state import gateway_state, require_operator
 from gateway.workflows.referral_actions import ACTIONS, act
@@ -73,4 +74,4 @@ def referral_action(task_id: str, action: str) -> Response:
 
 
 def _json(body: Any) -> Response:
-    return Response(json.dumps(body), content_type="application/json")
+    return Response(json_text.dumps(body), content_type="application/json")

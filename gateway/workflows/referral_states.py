@@ -49,12 +49,12 @@ that breaks a server's business rule; entered-in-error by a partner is a 403.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 from gateway.auth import SYSTEM, Principal
+from gateway.fhir import json_text
 from gateway.fhir.access import Requester
 from gateway.fhir.errors import FhirError
 from gateway.fhir.hooks import RepositoryHooks
@@ -99,7 +99,7 @@ def _check_task(repository: Repository, resource_type: str, previous: str | None
     """Checked before validation, so that a refusal names the transition."""
     requester = repository.access.requester
     if resource_type == "Task" and isinstance(resource, dict) and is_checked(requester):
-        check_transition(json.loads(previous) if previous else None, resource,
+        check_transition(json_text.loads_stored(previous) if previous else None, resource,
                          operator=bool(getattr(requester, "is_operator", False)))
 
 

@@ -60,7 +60,7 @@ def test_readiness_fails_when_the_database_is_gone(tmp_path):
     from gateway.config import Config
 
     config = Config(database_url=f"sqlite:///{tmp_path}/missing/dir/x.db",
-                    require_migrated_database=False, operator_keys=("k",))
+                    require_migrated_database=False, operator_keys=("k" * 32,))
     app = create_app(config)
     engine = app.extensions["gateway"].engine
     engine.dispose()

@@ -1,6 +1,8 @@
 """The delivery engine end to end, in process: outbox, worker, partner FHIR server on loopback."""
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 
 from gateway.db.models import DeliveryRow
@@ -89,3 +91,18 @@ def test_sending_again_changes_nothing_at_the_partner(app, world, receiver, make
     make_worker().run(once=True)
     assert receiver.versions == versions
     assert receiver.duplicates > 0
+
+
+def test_a_delivered_decimal_keeps_its_digits(app, world, receiver, make_worker, client):
+    make_worker().run(once=True)
+    receiver.reset()
+    goal = client.get("/fhir/Goal/goal-p-yes", headers=OPERATOR).get_json()
+    goal["target"] = [{"measure": {"text": "distance"},
+                       "detailQuantity": {"value": "__DECIMAL__", "unit": "km"}}]
+    text = json.dumps(goal).replace('"__DECIMAL__"', "1.0000000000000000000000001")
+    assert client.put("/fhir/Goal/goal-p-yes", data=text, headers={
+        **OPERATOR, "Content-Type": "application/fhir+json"}).status_code == 200
+    assert make_worker().run(once=True).counts == {"sent": 1}
+    # The partner reads the body with the same JSON helper: a float on the wire would be 1.0.
+    delivered = receiver.resources[("Goal", "goal-p-yes")]
+    assert str(delivered["target"][0]["detailQuantity"]["value"]) == "1.0000000000000000000000001"

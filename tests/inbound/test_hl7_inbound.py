@@ -259,3 +259,30 @@ def test_an_http_message_over_the_mllp_limit_is_413_before_anything_reads_it(
                            headers={**hospital_headers, "Content-Type": ER7})
     assert response.status_code == 413
     assert "at most 1,048,576 bytes" in response.get_json()["issue"][0]["diagnostics"]
+
+
+def test_control_characters_in_a_refused_message_do_not_lose_its_audit_event(
+        client, auth, any_facility, hospital_headers):
+    """Found by the MLLP fuzz tests: a refusal quoting an MSH-9 with a control character made
+    an AuditEvent the validator refused, so the refused message went unaudited."""
+    message = sample("adt-a03-v2.5.1-discharge-consumer.hl7").replace(b"ADT^A03", b"\x0c\x01",
+                                                                         1)
+    ack = post(client, hospital_headers, message)
+    assert fields(ack, "MSA")[1] == "AR"
+    [refused] = search(client, auth, "AuditEvent?type=http://dicom.nema.org/resources/"
+                                     "ontology/DCM|110107&outcome=4")
+    assert "\ufffd" in refused["outcomeDesc"]
+
+
+def test_a_nul_in_a_message_is_refused_and_audited(client, auth, any_facility,
+                                                   hospital_headers):
+    """Found by the MLLP fuzz tests on PostgreSQL: a NUL in a field reached a text column
+    (PostgreSQL refuses it), so the message was answered 'send it again' for ever."""
+    message = sample("adt-a03-v2.5.1-discharge-consumer.hl7").replace(b"PID|", b"PID|\x00", 1)
+    ack = post(client, hospital_headers, message)
+    assert fields(ack, "MSA")[1] == "AR"
+    assert b"NUL" in ack
+    assert referral_tasks(client, auth) == []
+    [refused] = search(client, auth, "AuditEvent?type=http://dicom.nema.org/resources/"
+                                     "ontology/DCM|110107&outcome=4")
+    assert "NUL" in refused["outcomeDesc"]

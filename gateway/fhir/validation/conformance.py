@@ -1,9 +1,11 @@
 """Check a resource instance against one compiled profile."""
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
+
+from gateway.fhir import json_text
 
 from .issues import ValidationIssue
 from .model import ElementDef, Kind, Model, Prop
@@ -36,8 +38,8 @@ def json_equal(value: object, fixed: object) -> bool:
     if isinstance(fixed, list):
         return isinstance(value, list) and len(value) == len(fixed) and all(
             json_equal(v, f) for v, f in zip(value, fixed, strict=True))
-    if isinstance(fixed, int | float):
-        return isinstance(value, int | float) and value == fixed
+    if isinstance(fixed, int | float | Decimal):
+        return isinstance(value, int | float | Decimal) and value == fixed
     return type(value) is type(fixed) and value == fixed
 
 
@@ -190,6 +192,6 @@ def _contained_type(resource: Mapping, id_: str) -> str | None:
 
 def _brief(value: object) -> str:
     try:
-        return show(json.dumps(value, sort_keys=True), 120)
+        return show(json_text.dumps(value, sort_keys=True), 120)
     except (TypeError, ValueError, RecursionError):
         return show(value, 120)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import fhirpathpy
 from antlr4 import CommonTokenStream, InputStream
@@ -84,7 +85,7 @@ def _quiet_trace(*_: object) -> None:
 
 def _has_value(inputs: list) -> list[bool]:
     """FHIRPath ``hasValue()`` (fhirpathpy lacks it): one primitive value."""
-    return [len(inputs) == 1 and isinstance(inputs[0], str | int | float | bool)
+    return [len(inputs) == 1 and isinstance(inputs[0], str | int | float | bool | Decimal)
             and not isinstance(inputs[0], dict)]
 
 

@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from .narrative import xhtml_error
 
@@ -46,7 +47,7 @@ def json_type(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return "boolean"
-    if isinstance(value, int | float):
+    if isinstance(value, int | float | Decimal):
         return "number"
     if isinstance(value, str):
         return "string"
@@ -141,7 +142,9 @@ class PrimitiveType:
                 return self._format_error(value)
             return None
         elif kind == "decimal":
-            if type(value) not in (int, float):
+            # A number with a fraction or exponent is read as a Decimal that keeps its digits
+            # (gateway/fhir/json_text.py); one without is an int.
+            if type(value) not in (int, float) and not isinstance(value, Decimal):
                 return f"Expected a JSON number for decimal but found {a_json_type(value)}"
             if not math.isfinite(value):
                 return f"{value} is not a finite decimal number"
