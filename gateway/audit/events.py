@@ -108,7 +108,7 @@ def disclosure_event(*, requester_kind: str, requester_name: str,
     """
     # Names and descriptions may quote what a sender sent (an HL7 field, MSH-4): made FHIR
     # strings, or the AuditEvent would be refused and the message go unaudited.
-    requester_name = fhir_text(requester_name)
+    requester_name = fhir_text(requester_name) if requester_name else requester_name
     description = fhir_text(description) if description else None
     kind = EVENT_KINDS.get(interaction)
     if kind is None:

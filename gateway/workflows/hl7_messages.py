@@ -68,13 +68,16 @@ def answer_hl7(state: GatewayState, raw: bytes, *, partner: Partner | None = Non
     """``receive_hl7``, telling what the ACK says; ``replaying``: a held message sent again
     by an operator, which is not held a second time."""
     # Kept as received, whatever the declared charset; but PostgreSQL text cannot hold NUL:
-    # a message with one is refused (hl7v2.parse) and its record shows U+FFFD in its place.
+    # a message with one is refused (below) and its record shows U+FFFD in its place.
     content = raw.decode("latin-1").replace("\x00", "\ufffd")
     # The sender first (MSH-4 is ASCII in any charset we read): its registration may name
     # the character set it really sends in, whatever its MSH-18 says.
     sender = _sender(state, hl7v2.sending_facility(raw), partner, peer)
     charset = sender.endpoints.get("hl7_charset") if isinstance(sender, Partner) else None
     try:
+        if b"\x00" in raw:  # found by fuzzing: PostgreSQL cannot even store it as text
+            raise Hl7Error(hl7v2.REJECT, "the message contains a NUL character (0x00), which "
+                           "HL7 v2 text may not hold", "MSH", hl7v2.DATA_TYPE_ERROR)
         message = hl7v2.parse(raw, charset or None)
     except Hl7Error as error:
         inbound_messages.refuse(state, partner, message_id=None, source="hl7v2",
