@@ -7,6 +7,7 @@ import re
 import pytest
 
 from gateway.console.match_data import explain
+from tests.conftest import OPERATOR_KEY
 from tests.console.conftest import hidden
 from tests.inbound.conftest import variant
 
@@ -23,7 +24,7 @@ def review(client, demo_agency, hospital_headers) -> int:  # noqa: F811 - fixtur
     answer = client.post("/fhir/$process-message", json=bundle, headers=hospital_headers)
     assert answer.status_code == 200
     reviews = client.get("/admin/matches", headers={
-        "Authorization": "Bearer test-operator-key"}).get_json()["reviews"]
+        "Authorization": f"Bearer {OPERATOR_KEY}"}).get_json()["reviews"]
     return reviews[0]["id"]
 
 

@@ -10,6 +10,7 @@ import pytest
 from gateway.console.referral_actions import LABELS, WITH_REASON, actions_for
 from gateway.fhir.errors import FhirError
 from gateway.workflows import referral_states
+from tests.conftest import OPERATOR_KEY
 from tests.console.conftest import hidden
 from tests.inbound.conftest import davinci_example
 
@@ -20,7 +21,7 @@ def referral(client, demo_agency, hospital_headers) -> str:  # noqa: F811 - fixt
                          headers=hospital_headers)
     assert answer.status_code == 200, answer.get_json()
     page_tasks = client.get("/admin/referrals",
-                            headers={"Authorization": "Bearer test-operator-key"}).get_json()
+                            headers={"Authorization": f"Bearer {OPERATOR_KEY}"}).get_json()
     [found] = page_tasks["referrals"]
     return found["task"].rpartition("/")[2]
 
