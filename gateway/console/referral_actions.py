@@ -20,7 +20,6 @@ from typing import Any
 from gateway.auth import Principal
 from gateway.console.referral_data import discharged_on, is_referral_task
 from gateway.fhir.errors import FhirError
-from gateway.fhir.versions import format_instant
 from gateway.state import GatewayState
 from gateway.workflows import referral_states
 
@@ -137,7 +136,11 @@ def change_status(state: GatewayState, operator: Principal, task_id: str, *, ver
             raise Refused("There is no such referral (it may have been removed).", 404
                           ) from None
         if error.status in (400, 403, 409, 422):
-            raise Refused(f"The gateway refused this change: {error} Nothing was "
+            details = "; ".join(
+                f"{issue.get('diagnostics')}" + (f" ({', '.join(issue['expression'])})"
+                                                 if issue.get("expression") else "")
+                for issue in error.issues[:3] if issue.get("severity") in ("error", "fatal"))
+            raise Refused(f"The gateway refused this change: {details or error}. Nothing was "
                           f"changed.", 422) from None
         raise
 
@@ -149,7 +152,11 @@ def _changed(task: dict[str, Any], to: str, form: dict[str, str], now: datetime
         changed["meta"] = {k: v for k, v in task["meta"].items()
                            if k not in ("versionId", "lastUpdated")}
     changed["status"] = to
-    changed["lastModified"] = format_instant(now.astimezone(UTC))
+    # Whole seconds, as the referral's authoredOn: fhirpathpy answers "empty" for a comparison
+    # of 18:25:29Z with 18:25:29.9Z (FHIRPath counts seconds and milliseconds as one
+    # precision), so Task's inv-1 (lastModified >= authoredOn) failed in the same second.
+    changed["lastModified"] = now.astimezone(UTC).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
     reason = form.get("reason", "").strip()
     if reason:
         changed["statusReason"] = {"text": reason[:1000]}

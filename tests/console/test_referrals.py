@@ -89,7 +89,8 @@ def test_reject_needs_a_reason_next_to_its_field(client, auth, referral, signed_
     body = refused.get_data(as_text=True)
     assert refused.status_code == 400 and 'id="reason-rejected-error"' in body
     assert status_of(client, auth, referral) != "rejected"
-    assert act(console, referral, "rejected", reason="Not in our service area").status_code == 303
+    rejected = act(console, referral, "rejected", reason="Not in our service area")
+    assert rejected.status_code == 303, rejected.get_data(as_text=True)
     assert status_of(client, auth, referral) == "rejected"
 
 
