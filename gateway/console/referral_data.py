@@ -12,14 +12,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from gateway.care import followup
-from gateway.fhir import search
 from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import Repository
 from gateway.fhir.versions import StoredResource
 from gateway.mappings.codes import TASK_REFERRAL
-from gateway.workflows.referral_deadlines import ReferralDeadline, deadline_of
+from gateway.workflows.referral_deadlines import ReferralDeadline, deadline_of, open_referral_tasks
 
-_PAGE = 500
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 # Urgency buckets of the home page and the inbox filter: (key, label, test).
 URGENCY = {
@@ -59,20 +57,7 @@ class InboxRow:
 def referral_tasks(repository: Repository, statuses: Iterable[str] | None
                    ) -> list[StoredResource]:
     """Every current referral Task (in ``statuses``, when given), through the search index."""
-    params = [("code", f"{TASK_REFERRAL['system']}|{TASK_REFERRAL['code']}")]
-    if statuses:
-        params.append(("status", ",".join(sorted(statuses))))
-    request = search.parse_search("Task", params, repository.registry, lenient=False,
-                                  default_count=_PAGE, max_count=_PAGE,
-                                  base_url=repository.base_url)
-    request.total_mode = "none"
-    found: list[StoredResource] = []
-    while True:
-        result = repository.search(request)
-        found += result.rows
-        if not result.has_next:
-            return found
-        request.offset += request.count
+    return open_referral_tasks(repository, statuses or ())
 
 
 def inbox(repository: Repository, today: date, *, statuses: Iterable[str] | None) -> list[InboxRow]:

@@ -13,6 +13,7 @@ without FUH extensions (those imported from the case-management system) are not 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -131,10 +132,14 @@ def flag_overdue(state: GatewayState, today: date) -> int:
     return flagged
 
 
-def open_referral_tasks(repository: Repository) -> list[StoredResource]:
-    """Every current referral Task in an open status, page by page through the search index."""
-    params = [("code", f"{TASK_REFERRAL['system']}|{TASK_REFERRAL['code']}"),
-              ("status", ",".join(sorted(followup.OPEN_STATES)))]
+def open_referral_tasks(repository: Repository, statuses: Iterable[str] | None = None
+                        ) -> list[StoredResource]:
+    """Every current referral Task in ``statuses`` (default: the open ones; empty: any), page
+    by page through the search index."""
+    wanted = sorted(followup.OPEN_STATES if statuses is None else statuses)
+    params = [("code", f"{TASK_REFERRAL['system']}|{TASK_REFERRAL['code']}")]
+    if wanted:
+        params.append(("status", ",".join(wanted)))
     request = search.parse_search("Task", params, repository.registry, lenient=False,
                                   default_count=_PAGE, max_count=_PAGE,
                                   base_url=repository.base_url)
