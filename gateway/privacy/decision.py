@@ -118,9 +118,11 @@ def decide(requester: Principal, resource: Mapping[str, Any], patient_id: str | 
                             consents=verdict.consents)
         reason, consents = verdict.reason, verdict.consents
     _, removed = trimmed(shape, resource, _identifier_filter(requester))
-    sud_permitted = patient_id is not None and (
-        sud or grants.permits_sud(patient_id, resource))
-    inline = [] if sud_permitted else labelled_paths(resource, SUD_LABELS)
+    # Elements labelled SUD inline go unless the consent would permit SUD content too (asked
+    # only of resources that have such elements: most have none).
+    inline = [] if sud and patient_id is not None else labelled_paths(resource, SUD_LABELS)
+    if inline and patient_id is not None and grants.permits_sud(patient_id, resource):
+        inline = []
     if removed or inline:
         notes = []
         if removed:
