@@ -3,8 +3,10 @@ resource, data type and backbone element), evaluated with fhirpathpy as our prof
 
 Compiled on first use and kept for the process. Some are enforced natively instead, where the
 validator does it better or fhirpathpy cannot (``NATIVE``). An invariant the engine cannot
-compile or evaluate is not skipped in silence: it is logged once as a warning and listed in
-``unevaluable`` (by key, with the reason).
+compile is not skipped in silence: it is logged once as a warning and listed in ``unevaluable``
+(by key, with the reason). One that fails to evaluate on a particular value (fhirpathpy raises
+on some malformed content) is answered for that value with a warning issue, logged once per key,
+and stays in force for every other resource: bad input must not switch a rule off.
 """
 from __future__ import annotations
 
@@ -47,16 +49,24 @@ def invariants_of(constraints: tuple[Mapping, ...]) -> list[Invariant]:
     return result
 
 
+# keys whose evaluation has failed at least once (logged once each).
+_evaluation_failures: set[str] = set()
+
+
 def not_evaluable(key: str, reason: str) -> None:
     if key not in unevaluable:
         unevaluable[key] = reason
         log.warning("R4 invariant %s is not checked: %s", key, reason)
 
 
-def check(invariant: Invariant, value: Any, resource: Mapping, path: str) -> bool | None:
-    """Whether ``invariant`` holds on ``value`` (typed as ``path``); None if the engine fails."""
+def check(invariant: Invariant, value: Any, resource: Mapping, path: str) -> bool | str:
+    """Whether ``invariant`` holds on ``value`` (typed as ``path``), or why the engine could
+    not tell (a string)."""
     try:
         return invariant.holds(value, resource, path, empty_holds=True)
     except Exception as error:  # noqa: BLE001 - fhirpathpy raises many kinds
-        not_evaluable(invariant.key, f"fails to evaluate ({type(error).__name__}: {error})")
-        return None
+        reason = f"{type(error).__name__}: {error}"[:200]
+        if invariant.key not in _evaluation_failures:
+            _evaluation_failures.add(invariant.key)
+            log.warning("R4 invariant %s failed to evaluate (%s)", invariant.key, reason)
+        return reason

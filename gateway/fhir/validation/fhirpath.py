@@ -8,7 +8,8 @@ from decimal import Decimal
 import fhirpathpy
 from antlr4 import CommonTokenStream, InputStream
 from antlr4.error.ErrorListener import ErrorListener
-from fhirpathpy.engine.nodes import ResourceNode
+from fhirpathpy.engine.invocations import invocation_registry
+from fhirpathpy.engine.nodes import FP_DateTime, FP_Time, ResourceNode
 from fhirpathpy.models import models
 from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
 from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
@@ -106,5 +107,38 @@ def _resolve(inputs: list) -> list[ResourceNode]:
     return resolved
 
 
+# fhirpathpy 2.2.4 compares date, dateTime, instant and time elements as their JSON text:
+# "18:25:29.900Z" sorts before "18:25:29Z" ('.' < 'Z') and "10:00+02:00" is not "08:00Z", so
+# Task inv-1 (lastModified >= authoredOn) refused valid Tasks. FHIRPath §6.1 and §6.2 compare
+# them as points in time, with seconds and milliseconds one precision ("decimal comparison
+# semantics"); the library's own temporal values do that, so the comparison operators below
+# hand it those values instead of the text. fhirpathpy calls a user-table operator with the
+# left operand's bare values (its element type already dropped) and the right operand's nodes:
+# the right one is typed here, and the library types a text left operand to match it.
+_TEMPORAL_TYPES = {"date": FP_DateTime, "dateTime": FP_DateTime, "instant": FP_DateTime,
+                   "time": FP_Time}
+_COMPARISONS = ("=", "!=", "<", ">", "<=", ">=")
+
+
+def _as_temporal(collection: list) -> list:
+    """Elements of a temporal FHIR type as fhirpathpy's temporal values; others unchanged."""
+    converted = []
+    for item in collection:
+        kind = _TEMPORAL_TYPES.get(item.path) if isinstance(item, ResourceNode) else None
+        value = kind(item.data) if kind and isinstance(item.data, str) else None
+        converted.append(item if value is None else value)
+    return converted
+
+
+def _temporal_comparison(operator: str) -> dict:
+    base = invocation_registry[operator]
+
+    def compare(left_values: list, right: list) -> object:
+        return base["fn"](None, left_values, _as_temporal(right))
+
+    return {**base, "fn": compare}
+
+
 _OPTIONS = {"traceFn": _quiet_trace, "userInvocationTable": {
-    "hasValue": {"fn": _has_value}, "resolve": {"fn": _resolve}}}
+    "hasValue": {"fn": _has_value}, "resolve": {"fn": _resolve},
+    **{operator: _temporal_comparison(operator) for operator in _COMPARISONS}}}

@@ -171,10 +171,15 @@ class Walker:
         """The R4 base invariants of ``value`` (an instance of ``path``)."""
         root = self._root if self._root is not None else value
         for invariant in base_invariants.invariants_of(constraints):
-            if base_invariants.check(invariant, value, root, path) is False:
+            verdict = base_invariants.check(invariant, value, root, path)
+            if verdict is False:
                 self.issues.append(ValidationIssue(
                     invariant.severity, "invariant", f"{invariant.key}: {invariant.human}",
                     expression))
+            elif isinstance(verdict, str):
+                self.issues.append(ValidationIssue(
+                    "warning", "invariant",
+                    f"{invariant.key} could not be evaluated here ({verdict})", expression))
 
     def _attachment(self, value: dict, expression: str) -> None:
         """Attachment.size is the number of bytes of the content: with the data inline, they
