@@ -1,98 +1,105 @@
-"""The hash chain over the AuditEvents.
+"""The hash chain over the AuditEvents: one step per committed batch.
 
 The repository refuses to change or delete an AuditEvent, but whoever can write to the database
-directly could still edit one. Each AuditEvent therefore gets a link in ``audit_chain`` whose
-hash covers the event exactly as stored and the link before it: any later edit, removal or
-insertion shows up in ``gateway audit verify`` (verify.py). The link is appended by a hook of the
-repository (``register``, called by the app factory) in the same transaction as the AuditEvent
-is stored, whoever creates it (the gateway's own accounting, a REST create, a transaction
-entry).
+directly could still edit one. Every transaction that stores AuditEvents therefore appends one
+step to ``audit_batch`` whose hash covers the step before it and each of its events exactly as
+stored, in order: any later edit, removal or insertion of an event or a step shows up in
+``gateway audit verify`` (verify.py). The events are collected by a hook of the repository
+(``register``, called by the app factory) whoever creates them (the gateway's own accounting,
+whose group-commit writer stores many requests' events in one transaction, a REST create, a
+transaction entry), and the step is written just before that transaction commits, under the
+chain's lock, which is therefore held only from there to the commit.
+
+A step of one event has the hash a link of the earlier one-link-per-event chain had, so the
+chain migrated from it (migration 0010) still extends the checkpoints signed before.
 """
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
-from gateway.db.models import AuditChainRow
+from gateway.db.models import AuditBatchRow
 from gateway.fhir import json_text
 from gateway.fhir.hooks import Change, RepositoryHooks
 from gateway.fhir.repository import Repository
+from gateway.fhir.versions import utc_now
 
-# The previous hash of the first link.
+# The previous hash of the first step.
 GENESIS_HASH = "0" * 64
 # The PostgreSQL advisory lock that serializes appends ("auditcha" in ASCII; any fixed bigint
 # that no other part of the gateway uses).
 CHAIN_LOCK_KEY = 0x6175646974636861
 
-_chain = AuditChainRow.__table__
-_HEAD = select(_chain.c.entry_hash).order_by(_chain.c.seq.desc()).limit(1)
+_chain = AuditBatchRow.__table__
+_HEAD = select(_chain.c.batch_hash, _chain.c.total).order_by(_chain.c.seq.desc()).limit(1)
 _APPEND = insert(_chain)
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
-# Where a repository keeps the links it holds (``defer_links``).
-_HELD = "audit_chain_links"
+# Where a repository keeps the events of its transaction until the step is written.
+_HELD = "audit_chain_events"
 # The chain's before-commit hook runs after every other: its lock is then held only from
 # there to the commit.
 LAST = 100
 
 
 def register(hooks: RepositoryHooks) -> None:
-    """Link every AuditEvent a repository stores; write held links last before the commit."""
-    hooks.stored.append(_link_audit_events)
+    """Collect every AuditEvent a repository stores; write their step last before the commit."""
+    hooks.stored.append(_hold_audit_events)
     hooks.on_before_commit(flush_links, order=LAST)
 
 
-def defer_links(repository: Repository) -> None:
-    """Hold the links of this transaction's AuditEvents until just before the commit, rather
-    than taking the chain's lock at the first one: for a writer whose transaction does more
-    after storing its AuditEvent (the inbound message path)."""
-    repository.extensions.setdefault(_HELD, [])
-
-
 def flush_links(repository: Repository) -> None:
-    held = repository.extensions.get(_HELD)
-    while held:
-        append_link(repository.session, *held.pop(0))
+    """Append one step for the AuditEvents this transaction stored (none: nothing)."""
+    held = repository.extensions.pop(_HELD, None)
+    if held:
+        append_step(repository.session, held)
 
 
-def _link_audit_events(repository: Repository, changes: Sequence[Change]) -> None:
+def _hold_audit_events(repository: Repository, changes: Sequence[Change]) -> None:
     for change in changes:
-        if change.resource_type != "AuditEvent" or not change.created \
-                or change.content is None:
-            continue
-        held = repository.extensions.get(_HELD)
-        if held is None:
-            append_link(repository.session, change.id, change.last_updated, change.content)
-        else:
-            held.append((change.id, change.last_updated, change.content))
+        if change.resource_type == "AuditEvent" and change.created \
+                and change.content is not None:
+            repository.extensions.setdefault(_HELD, []).append((change.id, change.content))
 
 
-def append_link(session: Session, audit_event_id: str, stored_at: datetime,
-                stored_event: dict[str, Any]) -> None:
-    """Link a just-stored AuditEvent into the chain (in the caller's transaction)."""
+def append_step(session: Session, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Link just-stored AuditEvents ((id, event as stored) in order) into the chain as one
+    step, in the caller's transaction."""
     _lock_chain(session)
-    previous_hash = session.connection().execute(_HEAD).scalar_one_or_none() or GENESIS_HASH
+    head = session.connection().execute(_HEAD).one_or_none()
+    previous_hash, total = (GENESIS_HASH, 0) if head is None else (head.batch_hash, head.total)
+    texts = [canonical_json(event) for _, event in events]
     session.connection().execute(_APPEND, {
-        "audit_event_id": audit_event_id,
-        "recorded_at": stored_at,
+        "total": total + len(events),
+        "event_ids": " ".join(event_id for event_id, _ in events),
+        "event_hashes": " ".join(_sha256(text) for text in texts),
         "previous_hash": previous_hash,
-        "entry_hash": entry_hash(previous_hash, stored_event),
+        "batch_hash": step_hash(previous_hash, texts),
+        "committed_at": utc_now(),
     })
 
 
-def entry_hash(previous_hash: str, stored_event: dict[str, Any]) -> str:
-    """SHA-256 over the previous link's hash and the AuditEvent as stored (meta included)."""
-    payload = previous_hash + "\n" + canonical_json(stored_event)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+def step_hash(previous_hash: str, canonical_events: Sequence[str]) -> str:
+    """SHA-256 over the previous step's hash and each event (canonical JSON, meta included),
+    one per line: canonical JSON has no raw line break, so the lines cannot be re-cut."""
+    return _sha256("\n".join([previous_hash, *canonical_events]))
+
+
+def event_hash(stored_event: dict[str, Any]) -> str:
+    """One event's own hash (what ``event_hashes`` lists)."""
+    return _sha256(canonical_json(stored_event))
 
 
 def canonical_json(resource: dict[str, Any]) -> str:
     """One spelling per JSON value, so the hash does not depend on key order or spacing."""
     return json_text.dumps(resource, sort_keys=True)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _lock_chain(session: Session) -> None:

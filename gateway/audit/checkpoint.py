@@ -33,11 +33,11 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.audit.chain import GENESIS_HASH
-from gateway.db.models import AuditChainRow
+from gateway.db.models import AuditBatchRow
 
 RECORD_TYPE = "gateway-audit-checkpoint"
 ALGORITHM = "EdDSA"
@@ -45,13 +45,9 @@ SIGNED_FIELDS = ("count", "head", "time", "key_id")
 # How much of a checkpoint file's end is read looking for its newest line.
 _TAIL_CHUNK = 64 * 1024
 
-_chain = AuditChainRow.__table__
-# The head in one statement, so count and hash come from one snapshot of the chain.
-_HEAD = select(
-    select(func.count()).select_from(_chain).scalar_subquery().label("count"),
-    select(_chain.c.entry_hash).order_by(_chain.c.seq.desc()).limit(1)
-    .scalar_subquery().label("head"),
-)
+_chain = AuditBatchRow.__table__
+# The head: the newest step's count of events and hash (one row, one snapshot).
+_HEAD = select(_chain.c.total, _chain.c.batch_hash).order_by(_chain.c.seq.desc()).limit(1)
 
 
 class CheckpointError(Exception):
@@ -76,10 +72,10 @@ class Checkpoint:
 
 
 def chain_head(session: Session) -> tuple[int, str]:
-    """The number of events in the chain and its newest link's hash (the genesis hash when
+    """The number of events in the chain and its newest step's hash (the genesis hash when
     there are none)."""
-    row = session.connection().execute(_HEAD).one()
-    return int(row.count), row.head or GENESIS_HASH
+    row = session.connection().execute(_HEAD).one_or_none()
+    return (0, GENESIS_HASH) if row is None else (int(row.total), row.batch_hash)
 
 
 def make_checkpoint(session: Session, key: Ed25519PrivateKey,

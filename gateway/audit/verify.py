@@ -1,79 +1,56 @@
-"""Checking the audit trail: is everything a reader is served of each AuditEvent still
-exactly what was recorded, and is nothing missing?
+"""Checking the audit trail: is every AuditEvent a reader is served still exactly what was
+recorded, and is nothing missing?
 
-Walks ``audit_chain`` in order, a batch at a time (the log only grows), and for each link:
-1. recomputes the link from the AuditEvent as it is stored now (the event as read): an
-   AuditEvent changed or removed, a link edited, removed or inserted breaks it;
-2. holds the event's version copy (vread, history) and its stored row's version and
-   last-updated time to the event as recorded (copies.py);
-3. recomputes the event's search index rows with the gateway's own indexer and compares them
-   with those stored: a missing row hides the event from a search, an added one puts it in
-   another's.
-Then it looks for AuditEvents with no link at all (written around the repository) and index
-rows that name AuditEvent but belong to none, and, given a checkpoint (checkpoint.py), that the
-chain is at least as long as the checkpoint counted (its tail was not cut off) and that its
-event at that position has the checkpointed hash (it was not recomputed). Every problem is
-reported, each once.
+Walks ``audit_batch`` (the chain, one step per committed batch: chain.py) in order, a chunk of
+steps at a time (the log only grows), and for each step:
+1. its previous hash must be the step before it's hash, and its count must follow on: a step
+   removed, inserted or edited breaks this;
+2. each event it lists must be in the journal as recorded: its own hash (``event_hashes``)
+   recomputed from the event as stored now finds an event changed or removed, and the step's
+   hash recomputed from all its events finds its list or hashes edited;
+3. for each event as recorded, the journal row's ``lastUpdated`` (what ``_lastUpdated``
+   searches and history go by) must agree with it, and its search index rows must be exactly
+   those the gateway's own indexer derives from it: a missing row hides the event from a
+   search, an added one puts it in another's.
+Then it looks for AuditEvents in the journal that no step lists (written around the audit log)
+and journal index rows that belong to no event, and, given a checkpoint (checkpoint.py), that
+the chain is at least as long as the checkpoint counted (its tail was not cut off) and that a
+step ends at that count with the checkpointed hash (it was not recomputed). Every problem is
+reported, each once. Events are numbered 1, 2, ... in the chain's order ("entry N").
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, exists, func, select
+from sqlalchemy import Connection, Row, exists, func, select
 from sqlalchemy.orm import Session
 
-from gateway.audit.chain import GENESIS_HASH, entry_hash
+from gateway.audit.chain import GENESIS_HASH, canonical_json, step_hash
 from gateway.audit.checkpoint import Checkpoint
-from gateway.audit.copies import (
-    StoredCopies,
-    expected_index,
-    index_problems,
-    load_copies,
-    version_problems,
-)
-from gateway.db.models import INDEX_TABLES, AuditChainRow, ResourceRow
+from gateway.db.models import JOURNAL_INDEX_TABLES, AuditBatchRow, JournalRow
 from gateway.fhir import json_text
+from gateway.fhir.journal import journal_index_rows
 from gateway.fhir.search.registry import SearchParameterRegistry
+from gateway.fhir.versions import as_utc, format_instant
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 1000  # steps per chunk read
 
-_chain = AuditChainRow.__table__
-_resource = ResourceRow.__table__
-_is_linked_event = and_(_resource.c.resource_type == "AuditEvent",
-                        _resource.c.id == _chain.c.audit_event_id)
-# Each link with its AuditEvent's current row (NULLs when the row is gone).
-_LINKS_AFTER = (
-    select(_chain.c.seq, _chain.c.audit_event_id, _chain.c.previous_hash, _chain.c.entry_hash,
-           _resource.c.pk, _resource.c.version_id, _resource.c.last_updated,
-           _resource.c.deleted, _resource.c.content)
-    .select_from(_chain.outerjoin(_resource, _is_linked_event))
-    .where(_chain.c.seq > bindparam("after"))
-    .order_by(_chain.c.seq)
-    .limit(bindparam("batch"))
-)
-_UNLINKED_EVENT = (
-    select(_resource.c.id)
-    .select_from(_resource.outerjoin(_chain, _is_linked_event))
-    .where(_resource.c.resource_type == "AuditEvent", _chain.c.seq.is_(None))
-    .order_by(_resource.c.pk)
-    .limit(1)
-)
-# Index rows that would make a search return something as an AuditEvent that is none.
-_STRAY_INDEX_ROWS = [
-    select(func.count()).select_from(model.__table__).where(
-        model.__table__.c.resource_type == "AuditEvent",
-        ~exists().where(_resource.c.pk == model.__table__.c.resource_pk,
-                        _resource.c.resource_type == "AuditEvent"))
-    for model in INDEX_TABLES
-]
+_steps = AuditBatchRow.__table__
+_journal = JournalRow.__table__
+# The columns that say what an index row finds (not its row id or owner).
+_SKIPPED = {"row_id", "resource_pk"}
 
 
 @dataclass(frozen=True)
 class BrokenLink:
-    """Where the chain stops holding: ``seq`` is None for an AuditEvent with no link."""
+    """Where the chain stops holding: ``seq`` (the event's entry number) is None for an
+    AuditEvent that no step lists."""
 
     seq: int | None
     audit_event_id: str
@@ -91,8 +68,8 @@ class BrokenLink:
 class Problem:
     """One thing a reader would be served wrongly, or a sign of lost or rewritten events.
 
-    ``kind``: chain-broken, unlinked-event, event-row, version-copy, index-rows,
-    stray-index-rows, truncated or rewritten."""
+    ``kind``: chain-broken, unlinked-event, event-row, index-rows, stray-index-rows, truncated
+    or rewritten."""
 
     kind: str
     message: str
@@ -109,8 +86,8 @@ class Problem:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    entries: int  # links in the chain
-    broken: BrokenLink | None  # the first link that does not hold
+    entries: int  # events in the chain
+    broken: BrokenLink | None  # the first place the chain does not hold
     problems: tuple[Problem, ...] = ()  # everything found, in the chain's order
     checkpoint: Checkpoint | None = None  # what the chain was checked against
 
@@ -123,24 +100,24 @@ def verify_chain(session: Session, *, batch_size: int = BATCH_SIZE,
                  checkpoint: Checkpoint | None = None,
                  registry: SearchParameterRegistry | None = None,
                  base_url: str | None = None) -> VerifyResult:
-    """Check every link in order, each AuditEvent's version copy and index rows, and the
-    chain against ``checkpoint``: the count, the first broken link and every problem."""
+    """Check every step in order, each event as recorded and its journal row and index rows,
+    and the chain against ``checkpoint``: the count, the first break and every problem."""
     connection = session.connection()
     walk = _Walk(registry or SearchParameterRegistry.load(), base_url, checkpoint)
     after = 0
     while True:
-        links = connection.execute(_LINKS_AFTER, {"after": after, "batch": batch_size}).all()
-        copies = load_copies(connection, [link.pk for link in links if link.pk is not None])
-        for link in links:
-            walk.step(link, copies)
-        if len(links) < batch_size:
+        steps = connection.execute(
+            select(_steps).where(_steps.c.seq > after).order_by(_steps.c.seq)
+            .limit(batch_size)).all()
+        ids = [event_id for step in steps for event_id in step.event_ids.split()]
+        entries = _load_entries(connection, ids)
+        index = _load_index(connection, [entry.pk for entry in entries.values()])
+        for step in steps:
+            walk.step(step, entries, index)
+        if len(steps) < batch_size:
             break
-        after = links[-1].seq
-    unlinked = connection.execute(_UNLINKED_EVENT).scalar_one_or_none()
-    if unlinked is not None:
-        broken = BrokenLink(None, unlinked, "it was stored without going through the audit log")
-        walk.found("unlinked-event", str(broken), unlinked, None)
-        walk.broken = walk.broken or broken
+        after = steps[-1].seq
+    walk.unlisted(connection)
     stray = sum(connection.execute(query).scalar_one() for query in _STRAY_INDEX_ROWS)
     if stray:
         walk.found("stray-index-rows", f"{stray} search index row(s) name AuditEvent but "
@@ -149,53 +126,120 @@ def verify_chain(session: Session, *, batch_size: int = BATCH_SIZE,
     return VerifyResult(walk.entries, walk.broken, tuple(walk.problems), checkpoint)
 
 
+@dataclass
 class _Walk:
     """The state of one walk along the chain."""
 
-    def __init__(self, registry: SearchParameterRegistry, base_url: str | None,
-                 checkpoint: Checkpoint | None) -> None:
-        self.registry = registry
-        self.base_url = base_url
-        self.checkpoint = checkpoint
-        self.expected_previous = GENESIS_HASH
-        self.entries = 0
-        self.broken: BrokenLink | None = None
-        self.problems: list[Problem] = []
+    registry: SearchParameterRegistry
+    base_url: str | None
+    checkpoint: Checkpoint | None
+    expected_previous: str = GENESIS_HASH
+    entries: int = 0  # events walked
+    position: int = 0  # the chain's count of events after the step walked last
+    broken: BrokenLink | None = None
+    problems: list[Problem] = field(default_factory=list)
+    listed: set[str] = field(default_factory=set)
 
     def found(self, kind: str, message: str, audit_event_id: str | None,
               seq: int | None) -> None:
         self.problems.append(Problem(kind, message, audit_event_id, seq))
 
-    def step(self, link: Row, copies: StoredCopies) -> None:
-        self.entries += 1
-        reason, event = _link_problem(link, self.expected_previous,
-                                      copies.versions.get(link.pk, []))
-        if reason is not None:
-            broken = BrokenLink(link.seq, link.audit_event_id, reason)
-            self.broken = self.broken or broken
-            self.found("chain-broken", str(broken), link.audit_event_id, link.seq)
-        # The next link follows this one as stored: one edit is reported once, not again at
-        # every later link.
-        self.expected_previous = link.entry_hash
-        if self.checkpoint is not None and self.entries == self.checkpoint.count \
-                and link.entry_hash != self.checkpoint.head:
-            self.found("rewritten", f"event {self.entries} of the chain "
-                       f"(AuditEvent/{link.audit_event_id}) is not the head of the "
-                       f"{self.checkpoint.describe()}: the chain up to it was rewritten or "
-                       f"recomputed", link.audit_event_id, link.seq)
-        if event is None:  # nothing recorded to hold the copies to
+    def _break(self, seq: int, audit_event_id: str, reason: str) -> None:
+        broken = BrokenLink(seq, audit_event_id, reason)
+        self.broken = self.broken or broken
+        self.found("chain-broken", str(broken), audit_event_id, seq)
+
+    def step(self, step: Row, entries: Mapping[str, Row], index: Mapping[int, Counter]) -> None:
+        ids, hashes = step.event_ids.split(), step.event_hashes.split()
+        # Events are numbered as the chain recorded them (a removed step leaves a gap).
+        recorded_first = step.total - len(ids) + 1
+        first = recorded_first if recorded_first >= 1 else self.position + 1
+        where = ids[0] if ids else "?"
+        if step.previous_hash != self.expected_previous:
+            # The step before it was removed or edited, or this one was inserted or edited.
+            self._break(first, where, "its previous hash does not match the entry before it")
+        elif len(ids) != len(hashes) or not ids or step.total != self.position + len(ids):
+            self._break(first, where, "the step's list or count of events was edited")
+        # The next step follows this one as stored: one edit is reported once, not again at
+        # every later step.
+        self.expected_previous = step.batch_hash
+        self.position = step.total
+        self.entries += len(ids)
+        texts: list[str | None] = []
+        recorded: list[tuple[int, str, dict[str, Any], Row]] = []
+        for offset, event_id in enumerate(ids):
+            seq = first + offset
+            entry = entries.get(event_id)
+            if event_id in self.listed:
+                self._break(seq, event_id, "the event is listed twice in the chain")
+            self.listed.add(event_id)
+            if entry is None:
+                self._break(seq, event_id, "the AuditEvent is missing")
+                texts.append(None)
+                continue
+            text, event = _canonical(entry.content)
+            texts.append(text)
+            if text is None or event is None:
+                self._break(seq, event_id, "the stored AuditEvent is not valid JSON")
+            elif offset >= len(hashes) or _sha256(text) != hashes[offset]:
+                self._break(seq, event_id, "the AuditEvent or its entry hash was changed "
+                                           "after it was recorded")
+            else:
+                recorded.append((seq, event_id, event, entry))
+        if len(recorded) == len(ids) and step_hash(
+                step.previous_hash, [t for t in texts if t is not None]) != step.batch_hash:
+            # Each event matches its listed hash, but not the step's: the list or the hash of
+            # the step was edited.
+            self._break(first, where, "the AuditEvent or its entry hash was changed after it "
+                                      "was recorded")
+        self._against_checkpoint(step, ids)
+        for seq, event_id, event, entry in recorded:
+            self._copies(seq, event_id, event, entry, index.get(entry.pk, Counter()))
+
+    def _against_checkpoint(self, step: Row, ids: list[str]) -> None:
+        checkpoint = self.checkpoint
+        first = self.position - len(ids) + 1
+        if checkpoint is None or not first <= checkpoint.count <= self.position:
             return
-        where = f"AuditEvent/{link.audit_event_id} (entry {link.seq})"
+        if self.position != checkpoint.count or step.batch_hash != checkpoint.head:
+            event_id = ids[checkpoint.count - first] if ids else "?"
+            self.found("rewritten", f"event {checkpoint.count} of the chain "
+                       f"(AuditEvent/{event_id}) is not the head of the "
+                       f"{checkpoint.describe()}: the chain up to it was rewritten or "
+                       f"recomputed", event_id, checkpoint.count)
 
-        def same_event(content: str | None) -> bool:
-            return _recorded(link, content) is not None
+    def _copies(self, seq: int, event_id: str, event: dict[str, Any], entry: Row,
+                stored_index: Counter) -> None:
+        """What a reader is served besides the event: the row's version and time (vread,
+        history, _lastUpdated) and its search index rows."""
+        where = f"AuditEvent/{event_id} (entry {seq})"
+        meta = event.get("meta") or {}
+        if str(meta.get("versionId", "1")) != "1" or (
+                format_instant(as_utc(entry.last_updated)) != meta.get("lastUpdated")):
+            self.found("event-row", f"{where}: its stored last-updated time or version differs "
+                       f"from the event as recorded (_lastUpdated searches and history go by "
+                       f"them)", event_id, seq)
+        expected = _expected_index(entry.pk, event, self.registry, self.base_url)
+        for message in _index_problems(expected, stored_index):
+            self.found("index-rows", f"{where}: {message}", event_id, seq)
 
-        for kind, message in version_problems(link, event, copies.versions.get(link.pk, []),
-                                              same_event):
-            self.found(kind, f"{where}: {message}", link.audit_event_id, link.seq)
-        expected = expected_index(link.pk, event, self.registry, self.base_url)
-        for message in index_problems(expected, copies.index.get(link.pk, Counter())):
-            self.found("index-rows", f"{where}: {message}", link.audit_event_id, link.seq)
+    def unlisted(self, connection: Connection) -> None:
+        """AuditEvents in the journal that no step lists: stored around the audit log."""
+        after = 0
+        while True:
+            rows = connection.execute(
+                select(_journal.c.pk, _journal.c.id)
+                .where(_journal.c.resource_type == "AuditEvent", _journal.c.pk > after)
+                .order_by(_journal.c.pk).limit(BATCH_SIZE)).all()
+            for row in rows:
+                if row.id not in self.listed:
+                    broken = BrokenLink(None, row.id, "it was stored without going through "
+                                                      "the audit log")
+                    self.broken = self.broken or broken
+                    self.found("unlinked-event", str(broken), row.id, None)
+            if len(rows) < BATCH_SIZE:
+                return
+            after = rows[-1].pk
 
     def finish(self) -> None:
         checkpoint = self.checkpoint
@@ -207,42 +251,85 @@ class _Walk:
                        None, None)
 
 
-def _link_problem(link: Row, expected_previous: str, versions: list[Any]
-                  ) -> tuple[str | None, dict[str, Any] | None]:
-    """Why this link does not hold (or None), and the event as recorded when some stored copy
-    still is it (the event as read, or else its version copy)."""
-    reason = None
-    if link.previous_hash != expected_previous:
-        # The link before it was removed or edited, or this one was inserted or edited.
-        reason = "its previous hash does not match the entry before it"
-    if link.deleted is None:
-        return reason or "the AuditEvent is missing", None
-    if link.deleted or link.content is None:
-        return reason or "the AuditEvent was deleted", None
-    event = _recorded(link, link.content)
-    if event is not None:
-        return reason, event
-    try:
-        json_text.loads_stored(link.content)
-    except json.JSONDecodeError:
-        reason = reason or "the stored AuditEvent is not valid JSON"
-    reason = reason or "the AuditEvent or its entry hash was changed after it was recorded"
-    # The event as read was changed; its version copy may still be the one recorded.
-    for version in versions:
-        event = _recorded(link, version.content)
-        if event is not None:
-            return reason, event
-    return reason, None
+def _load_entries(connection: Connection, ids: Sequence[str]) -> dict[str, Row]:
+    entries: dict[str, Row] = {}
+    for start in range(0, len(ids), 500):
+        for row in connection.execute(
+                select(_journal.c.pk, _journal.c.id, _journal.c.last_updated,
+                       _journal.c.content)
+                .where(_journal.c.resource_type == "AuditEvent",
+                       _journal.c.id.in_(ids[start:start + 500]))):
+            entries[row.id] = row
+    return entries
 
 
-def _recorded(link: Row, content: str | None) -> dict[str, Any] | None:
-    """``content`` parsed, if it is the event the link's hash covers; else None."""
-    if content is None:
-        return None
+def _load_index(connection: Connection, pks: Sequence[int]) -> dict[int, Counter]:
+    index: dict[int, Counter] = {}
+    for start in range(0, len(pks), 500):
+        chunk = pks[start:start + 500]
+        for model in JOURNAL_INDEX_TABLES:
+            table = model.__table__
+            for row in connection.execute(select(table).where(table.c.resource_pk.in_(chunk))):
+                mapping = row._mapping
+                index.setdefault(mapping["resource_pk"], Counter())[
+                    _index_key(table.name, mapping)] += 1
+    return index
+
+
+def _expected_index(pk: int, event: dict[str, Any], registry: SearchParameterRegistry,
+                    base_url: str | None) -> Counter:
+    """The journal index rows the gateway writes for ``event`` (as the journal would)."""
+    row = JournalRow(pk=pk, resource_type="AuditEvent")
+    expected: Counter = Counter()
+    for model, rows in journal_index_rows(row, event, registry, base_url):
+        for values in rows:
+            expected[_index_key(model.__tablename__, values)] += 1
+    return expected
+
+
+def _index_problems(expected: Counter, stored: Counter) -> list[str]:
+    problems = []
+    missing, extra = expected - stored, stored - expected
+    if missing:
+        problems.append(f"{sum(missing.values())} search index row(s) missing "
+                        f"({_params(missing)}): searches by them do not find it")
+    if extra:
+        problems.append(f"{sum(extra.values())} search index row(s) not derived from the event "
+                        f"({_params(extra)}): searches by them find it wrongly")
+    return problems
+
+
+def _params(rows: Iterable[tuple[Any, ...]]) -> str:
+    return ", ".join(sorted({f"{row[2]}" for row in rows}))
+
+
+def _index_key(table: str, values: Mapping[str, Any]) -> tuple[Any, ...]:
+    # (table, resource_type, param, the rest in column order), times compared in UTC (SQLite
+    # hands them back naive).
+    rest = tuple(as_utc(values[name]) if isinstance(values[name], datetime) else values[name]
+                 for name in sorted(values)
+                 if name not in _SKIPPED and name not in ("resource_type", "param"))
+    return (table, values.get("resource_type"), values.get("param"), *rest)
+
+
+def _canonical(content: str | None) -> tuple[str | None, dict[str, Any] | None]:
+    """The stored event's canonical JSON and the event (None, None: not a JSON object)."""
     try:
-        event = json_text.loads_stored(content)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(event, dict) or entry_hash(link.previous_hash, event) != link.entry_hash:
-        return None
-    return event
+        event = json_text.loads_stored(content or "")
+    except (json.JSONDecodeError, ValueError):
+        return None, None
+    if not isinstance(event, dict):
+        return None, None
+    return canonical_json(event), event
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# Journal index rows that would make a search return something as an AuditEvent that is none.
+_STRAY_INDEX_ROWS = [
+    select(func.count()).select_from(model.__table__).where(
+        ~exists().where(_journal.c.pk == model.__table__.c.resource_pk))
+    for model in JOURNAL_INDEX_TABLES
+]

@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from typing import Any
 
-from gateway.audit.log import record
+from gateway.audit.log import record_own
 from gateway.auth import SYSTEM, Principal
 from gateway.fhir.repository import Repository
 
@@ -88,12 +88,14 @@ class AuditWriter:
     def _write(self, batch: list[tuple[dict[str, Any], Future[str]]]) -> None:
         try:
             with self.writing(SYSTEM) as repository:
-                ids = [record(repository, event) for event, _ in batch]
+                # The batch's journal entries in one statement (and one per index table).
+                repository.journal.defer()
+                ids = [record_own(repository, event) for event, _ in batch]
         except Exception:  # noqa: BLE001 - retried one by one below
             for event, future in batch:
                 try:
                     with self.writing(SYSTEM) as repository:
-                        audit_event_id = record(repository, event)
+                        audit_event_id = record_own(repository, event)
                 except Exception as error:  # noqa: BLE001 - the request answers 500
                     future.set_exception(error)
                 else:  # committed: only now may the request go on as audited

@@ -164,6 +164,106 @@ class UriIndex(Base):
 INDEX_TABLES = (TokenIndex, StringIndex, ReferenceIndex, DateIndex, UriIndex)
 
 
+class JournalRow(Base):
+    """An entry of an append-only type (AuditEvent): written once, never changed, versioned or
+    deleted, so it needs no version copy and no deleted flag (gateway/fhir/journal.py). Its
+    JSON is stored exactly as served, with ``meta.versionId`` 1 and ``meta.lastUpdated``."""
+
+    __tablename__ = "journal"
+    __table_args__ = (
+        UniqueConstraint("resource_type", "id", name="uq_journal_resource_type"),
+        Index("ix_journal_type_last_updated", "resource_type", "last_updated"),
+    )
+
+    pk: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    id: Mapped[str] = mapped_column(String(64))
+    last_updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    content: Mapped[str] = mapped_column(Text)
+
+    # What a StoredResource reads of a row: an entry is its first and only version, created.
+    version_id = 1
+    method = "POST"
+
+
+def _journal_fk() -> Mapped[int]:
+    return mapped_column(BigIntPK, ForeignKey("journal.pk", ondelete="CASCADE"), index=True)
+
+
+class JournalTokenIndex(Base):
+    """token values of journal entries (columns as ``search_token``)."""
+
+    __tablename__ = "journal_token"
+    __table_args__ = (Index("ix_journal_token_lookup", "resource_type", "param", "code",
+                            "system"),)
+
+    row_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = _journal_fk()
+    resource_type: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    system: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    code: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class JournalStringIndex(Base):
+    """string values of journal entries (columns as ``search_string``)."""
+
+    __tablename__ = "journal_string"
+    __table_args__ = (
+        Index("ix_journal_string_lookup", "resource_type", "param", "normalized",
+              postgresql_ops={"normalized": "text_pattern_ops"}),
+    )
+
+    row_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = _journal_fk()
+    resource_type: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    normalized: Mapped[str] = mapped_column(String(512))
+    exact: Mapped[str] = mapped_column(String(512))
+
+
+class JournalReferenceIndex(Base):
+    """reference values of journal entries (columns as ``search_reference``)."""
+
+    __tablename__ = "journal_reference"
+    __table_args__ = (
+        Index("ix_journal_reference_lookup", "resource_type", "param", "target_type",
+              "target_id"),
+    )
+
+    row_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = _journal_fk()
+    resource_type: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    target_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    url: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+
+
+class JournalDateIndex(Base):
+    """date values of journal entries (columns as ``search_date``)."""
+
+    __tablename__ = "journal_date"
+    __table_args__ = (
+        Index("ix_journal_date_low", "resource_type", "param", "low"),
+        Index("ix_journal_date_high", "resource_type", "param", "high"),
+    )
+
+    row_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = _journal_fk()
+    resource_type: Mapped[str] = mapped_column(String(64))
+    param: Mapped[str] = mapped_column(String(64))
+    low: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    high: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# The journal's index table for each general one (no uri parameter is indexed for a journal
+# type: search/registry.py, OFFERED_ONLY).
+JOURNAL_INDEX = {TokenIndex: JournalTokenIndex, StringIndex: JournalStringIndex,
+                 ReferenceIndex: JournalReferenceIndex, DateIndex: JournalDateIndex}
+JOURNAL_INDEX_TABLES = tuple(JOURNAL_INDEX.values())
+
+
 class LocalRecordRow(Base):
     """The last accepted version of each local case-management record.
 
@@ -251,22 +351,29 @@ class AccessTokenRow(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
-class AuditChainRow(Base):
-    """One link of the hash chain over the AuditEvents (see gateway/audit/chain.py).
+class AuditBatchRow(Base):
+    """One step of the hash chain over the AuditEvents: the events one transaction committed
+    (see gateway/audit/chain.py).
 
-    ``entry_hash`` covers the previous link's hash and the AuditEvent exactly as stored, so
-    changing, removing or slipping in an AuditEvent (or a link) breaks every later link.
-    ``previous_hash`` is unique: two links can never follow the same one, so the chain cannot
-    fork even if two writers raced past the lock.
+    ``batch_hash`` covers the previous step's hash and every event of the batch exactly as
+    stored, in order, so changing, removing or slipping in an AuditEvent (or a step) breaks
+    the chain from there on. ``event_ids`` lists the batch's events in order and
+    ``event_hashes`` each one's own hash (space-separated), which tell verify which event
+    changed; ``total`` counts the events of the chain up to and including this step (the
+    count a checkpoint signs, read without summing the chain). ``previous_hash`` is unique:
+    two steps can never follow the same one, so the chain cannot fork even if two writers
+    raced past the lock.
     """
 
-    __tablename__ = "audit_chain"
+    __tablename__ = "audit_batch"
 
     seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    audit_event_id: Mapped[str] = mapped_column(String(64), unique=True)
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    total: Mapped[int] = mapped_column(BigInteger)
+    event_ids: Mapped[str] = mapped_column(Text)
+    event_hashes: Mapped[str] = mapped_column(Text)
     previous_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    entry_hash: Mapped[str] = mapped_column(String(64))
+    batch_hash: Mapped[str] = mapped_column(String(64))
+    committed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class DeliveryRow(Base):

@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.db.models import ResourceRow
+from gateway.db.models import JournalRow, ResourceRow
 from gateway.fhir.errors import FhirError, issue
+from gateway.fhir.resource_types import APPEND_ONLY_TYPES
 from gateway.fhir.search.references import parse_reference
 
 
@@ -69,6 +70,15 @@ def missing(session: Session, references: list[LocalReference]) -> list[LocalRef
                 resources.c.deleted.is_(False),
                 or_(*(and_(resources.c.resource_type == t, resources.c.id == i)
                       for t, i in chunk))))}
+    # Entries of the append-only journal (AuditEvent) exist as long as they are there.
+    journal = JournalRow.__table__
+    for kind in sorted({t for t, _ in wanted if t in APPEND_ONLY_TYPES}):
+        ids = sorted(i for t, i in wanted if t == kind)
+        for start in range(0, len(ids), 500):
+            found |= {(kind, entry_id) for entry_id in session.connection().execute(
+                select(journal.c.id).where(journal.c.resource_type == kind,
+                                           journal.c.id.in_(ids[start:start + 500]))
+            ).scalars()}
     return [r for r in references if (r.target_type, r.target_id) not in found]
 
 

@@ -12,3 +12,9 @@ _SUPPORTED = frozenset(SUPPORTED_TYPES)
 
 def is_supported(resource_type: str) -> bool:
     return resource_type in _SUPPORTED
+
+
+# Types kept in the append-only journal (gateway/fhir/journal.py): created once, never updated,
+# patched or deleted (403), served from their own tables. The accounting of disclosures is
+# evidence: once written, an AuditEvent never changes.
+APPEND_ONLY_TYPES = frozenset({"AuditEvent"})

@@ -29,7 +29,6 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.adapters.adt_event import AdtEvent
 from gateway.adapters.intake import ensure_registered
-from gateway.audit.chain import defer_links
 from gateway.audit.events import disclosure_event
 from gateway.audit.log import record
 from gateway.auth import SYSTEM
@@ -75,11 +74,10 @@ def receive(state: GatewayState, partner: Partner, event: AdtEvent, content: str
     try:
         with state.writing(SYSTEM, defer_index=True) as repository:
             # What it writes is held and written once, before the commit: one pending
-            # delivery per partner, one statement per index table and for the versions; the
-            # audit chain's link last, so that the chain's lock is held only until the commit.
+            # delivery per partner, one statement per index table and for the versions (the
+            # audit chain's step is written last in any case: chain.py).
             outbox_of(repository).defer()
             repository.defer_versions()
-            defer_links(repository)
             row = InboundMessageRow(partner_id=partner.id, message_id=event.message_id,
                                     source=event.source, kind=event.kind, received_at=now,
                                     outcome="taking", content=content, response="")

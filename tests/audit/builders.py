@@ -9,7 +9,7 @@ from sqlalchemy import select
 from gateway.audit.events import disclosure_event
 from gateway.audit.log import record
 from gateway.auth import SYSTEM
-from gateway.db.models import AuditChainRow
+from gateway.db.models import AuditBatchRow
 from gateway.state import GatewayState
 
 RECORDED = datetime(2026, 3, 2, 14, 30, 5, 123000, tzinfo=UTC)
@@ -47,7 +47,8 @@ def record_events(state: GatewayState, events: list[dict[str, Any]]) -> list[str
 
 
 def chain_seqs(state: GatewayState) -> dict[str, int]:
-    """Each AuditEvent id's link number."""
+    """Each AuditEvent id's entry number in the chain (1, 2, ... in the chain's order)."""
     with state.session_factory() as session:
-        rows = session.execute(select(AuditChainRow.audit_event_id, AuditChainRow.seq)).all()
-    return dict(rows)
+        steps = session.scalars(select(AuditBatchRow.event_ids).order_by(AuditBatchRow.seq))
+        ids = [event_id for listed in steps for event_id in listed.split()]
+    return {event_id: number for number, event_id in enumerate(ids, start=1)}

@@ -28,7 +28,7 @@ def test_a_broken_chain_is_one_line_and_exit_1(app, config):
     ids = record_events(state, [partner_disclosure(), operator_disclosure(),
                                 partner_disclosure(outcome="deny")])
     with state.engine.begin() as connection:
-        connection.execute(text("UPDATE resource SET content = replace(content, :a, :b) "
+        connection.execute(text("UPDATE journal SET content = replace(content, :a, :b) "
                                 "WHERE id = :id"),
                            {"a": '"outcome":"0"', "b": '"outcome":"4"', "id": ids[1]})
     broken = run(config, "audit", "verify")

@@ -1,4 +1,5 @@
-"""record: each AuditEvent is stored and linked into the hash chain in the caller's transaction."""
+"""record: each AuditEvent is stored in the journal and linked into the hash chain (one step
+per transaction) in the caller's transaction."""
 from __future__ import annotations
 
 import hashlib
@@ -13,17 +14,16 @@ from gateway.audit.chain import GENESIS_HASH
 from gateway.audit.log import record
 from gateway.audit.verify import verify_chain
 from gateway.auth import SYSTEM
-from gateway.db.models import AuditChainRow, Base, ResourceRow
+from gateway.db.models import AuditBatchRow, Base, JournalRow, ResourceRow
 from gateway.fhir.errors import FhirError
-from gateway.fhir.versions import as_utc
 from gateway.state import GatewayState
 
 from .builders import operator_disclosure, partner_disclosure, record_events
 
 
-def chain_rows(state: GatewayState) -> Sequence[AuditChainRow]:
+def chain_rows(state: GatewayState) -> Sequence[AuditBatchRow]:
     with state.session_factory() as session:
-        return session.execute(select(AuditChainRow).order_by(AuditChainRow.seq)).scalars().all()
+        return session.execute(select(AuditBatchRow).order_by(AuditBatchRow.seq)).scalars().all()
 
 
 def count(state: GatewayState, model: type[Base]) -> int:
@@ -31,24 +31,25 @@ def count(state: GatewayState, model: type[Base]) -> int:
         return session.scalar(select(func.count()).select_from(model)) or 0
 
 
-def test_each_link_hashes_the_stored_event_and_the_link_before(app):
+def test_each_step_hashes_the_stored_events_and_the_step_before(app):
     state = app.extensions["gateway"]
     ids = record_events(state, [partner_disclosure(), operator_disclosure(),
                                 partner_disclosure(outcome="deny", resources=[])])
-    links = chain_rows(state)
-    assert [link.audit_event_id for link in links] == ids
-    assert [link.previous_hash for link in links] == [GENESIS_HASH] + [
-        link.entry_hash for link in links[:-1]]
+    steps = chain_rows(state)
+    assert [step.event_ids for step in steps] == ids  # one transaction each: one event each
+    assert [step.total for step in steps] == [1, 2, 3]
+    assert [step.previous_hash for step in steps] == [GENESIS_HASH] + [
+        step.batch_hash for step in steps[:-1]]
     with state.reading(SYSTEM) as repository:
-        for link in links:
-            stored = repository.read("AuditEvent", link.audit_event_id)
+        for step in steps:
+            stored = repository.read("AuditEvent", step.event_ids)
             # The hash covers the event as stored, meta.versionId and lastUpdated included.
             assert stored.json()["meta"]["versionId"] == "1"
             canonical = json.dumps(stored.json(), sort_keys=True, separators=(",", ":"),
                                    ensure_ascii=False)
-            expected = hashlib.sha256(f"{link.previous_hash}\n{canonical}".encode()).hexdigest()
-            assert link.entry_hash == expected
-            assert as_utc(link.recorded_at) == stored.last_updated
+            expected = hashlib.sha256(f"{step.previous_hash}\n{canonical}".encode()).hexdigest()
+            assert step.batch_hash == expected
+            assert step.event_hashes == hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def test_the_event_and_its_link_are_written_together_or_not_at_all(app):
@@ -56,7 +57,8 @@ def test_the_event_and_its_link_are_written_together_or_not_at_all(app):
     with pytest.raises(RuntimeError), state.writing(SYSTEM) as repository:
         record(repository, partner_disclosure())
         raise RuntimeError("the disclosure failed after it was recorded")
-    assert count(state, AuditChainRow) == 0
+    assert count(state, AuditBatchRow) == 0
+    assert count(state, JournalRow) == 0
     assert count(state, ResourceRow) == 0
 
 
@@ -67,14 +69,24 @@ def test_an_invalid_event_is_refused_and_nothing_is_linked(app):
     with pytest.raises(FhirError) as refused, state.writing(SYSTEM) as repository:
         record(repository, event)
     assert refused.value.status == 422
-    assert count(state, AuditChainRow) == 0
+    assert count(state, AuditBatchRow) == 0
 
 
-def test_several_events_in_one_transaction_chain_in_order(app):
+def test_several_events_in_one_transaction_are_one_step_in_order(app):
     state = app.extensions["gateway"]
     with state.writing(SYSTEM) as repository:
         ids = [record(repository, partner_disclosure(patients=[f"C-{n}"])) for n in range(3)]
-    assert [link.audit_event_id for link in chain_rows(state)] == ids
+    steps = chain_rows(state)
+    assert [(step.event_ids.split(), step.total) for step in steps] == [(ids, 3)]
+    events = []
+    with state.reading(SYSTEM) as repository:
+        for event_id in ids:
+            events.append(json.dumps(repository.read("AuditEvent", event_id).json(),
+                                     sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+    assert steps[0].batch_hash == hashlib.sha256(
+        "\n".join([GENESIS_HASH, *events]).encode()).hexdigest()
+    # Nothing of them is in the general resource tables.
+    assert count(state, ResourceRow) == 0
     with state.session_factory() as session:
         assert verify_chain(session).entries == 3
 
@@ -100,9 +112,9 @@ def test_concurrent_writers_never_fork_the_chain(app):
     for thread in threads:
         thread.join(timeout=120)
     assert not failures, failures
-    links = chain_rows(state)
-    assert len(links) == 40
-    assert len({link.previous_hash for link in links}) == 40
+    steps = chain_rows(state)
+    assert len(steps) == 40
+    assert len({step.previous_hash for step in steps}) == 40
     with state.session_factory() as session:
         result = verify_chain(session)
     assert result.broken is None

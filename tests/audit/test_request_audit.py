@@ -71,3 +71,25 @@ def test_operator_searches_and_history_name_what_they_returned(client, auth):
                   if e["resource"]["subtype"][0]["code"] == "search-type")
     assert {e["what"]["reference"] for e in search["entity"]} == {
         f"Patient/{created['id']}", f"CareTeam/{team['id']}"}
+
+
+def test_every_event_the_requests_recorded_is_valid_r4(app, client, auth):
+    """The per-request accounting stores its events without validating each (log.record_own):
+    what a spread of requests recorded must be valid R4 all the same."""
+    from gateway.config import PROJECT_ROOT
+    from gateway.fhir.validation import Validator, has_errors
+
+    created = client.post("/fhir/Patient", json=patient(), headers=auth).get_json()
+    client.get(f"/fhir/Patient/{created['id']}", headers=auth)
+    client.get(f"/fhir/Patient?_id={created['id']}", headers=auth)
+    client.get("/fhir/Patient/nobody", headers=auth)
+    client.get("/fhir/Patient?bogus=1", headers=auth)
+    client.delete(f"/fhir/Patient/{created['id']}", headers=auth)
+    client.post("/fhir", json={"resourceType": "Bundle", "type": "batch", "entry": []},
+                headers=auth)
+    events = [e["resource"] for e in audit_events(client, auth)["entry"]]
+    assert len(events) >= 7
+    validator = Validator(PROJECT_ROOT / "profiles")
+    for event in events:
+        issues = validator.validate(event, expected_type="AuditEvent")
+        assert not has_errors(issues), [(i.expression, i.diagnostics) for i in issues]

@@ -1,8 +1,8 @@
 """The four tamperings `gateway audit verify` used to miss (issue 18): each is shown to work on
 what a reader is served, then to be found.
 
-1. the newest AuditEvent deleted with its chain link (tail truncation);
-2. the AuditEvent's copy in resource_version edited (vread serves the forged text);
+1. the newest AuditEvent deleted with its chain step (tail truncation);
+2. the journal row's lastUpdated moved (``_lastUpdated`` searches and history go by it);
 3. its search index rows deleted (it vanishes from ``AuditEvent?patient=``), or added;
 4. the whole chain recomputed after an edit, as anyone who can write the database can.
 Truncation and recomputation leave a chain that holds: only a checkpoint written outside the
@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from flask import Flask
 from sqlalchemy import text
 
-from gateway.audit.chain import GENESIS_HASH, entry_hash
+from gateway.audit.chain import GENESIS_HASH, canonical_json, event_hash, step_hash
 from gateway.audit.checkpoint import (
     Checkpoint,
     generate_key_pair,
@@ -83,7 +83,7 @@ def execute(state: GatewayState, sql: str, **params: object) -> int:
 
 def resource_pk(state: GatewayState, audit_event_id: str) -> int:
     with state.engine.connect() as connection:
-        return connection.execute(text("SELECT pk FROM resource WHERE resource_type = "
+        return connection.execute(text("SELECT pk FROM journal WHERE resource_type = "
                                        "'AuditEvent' AND id = :id"), {"id": audit_event_id}
                                   ).scalar_one()
 
@@ -108,8 +108,8 @@ def test_deleting_the_newest_event_with_its_link_is_found_against_the_checkpoint
     checkpoint = checkpoint_now(config, keys, target)
     assert checkpoint.count == len(recorded)
     newest = recorded[-1]
-    execute(state, "DELETE FROM audit_chain WHERE audit_event_id = :id", id=newest)
-    execute(state, "DELETE FROM resource WHERE resource_type = 'AuditEvent' AND id = :id",
+    execute(state, "DELETE FROM audit_batch WHERE event_ids = :id", id=newest)
+    execute(state, "DELETE FROM journal WHERE resource_type = 'AuditEvent' AND id = :id",
             id=newest)
     # What is left is a chain that holds: without the checkpoint nothing shows.
     assert verify(state).intact
@@ -127,60 +127,36 @@ def test_a_truncated_tail_grown_back_by_new_events_is_a_rewritten_chain(state, r
                                                                         config, keys,
                                                                         tmp_path):
     checkpoint = checkpoint_now(config, keys, tmp_path / "checkpoints.jsonl")
-    execute(state, "DELETE FROM audit_chain WHERE audit_event_id = :id", id=recorded[-1])
-    execute(state, "DELETE FROM resource WHERE id = :id", id=recorded[-1])
+    execute(state, "DELETE FROM audit_batch WHERE event_ids = :id", id=recorded[-1])
+    execute(state, "DELETE FROM journal WHERE id = :id", id=recorded[-1])
     record_events(state, [partner_disclosure(), operator_disclosure()])
     result = verify(state, checkpoint)
     assert kinds(result) == ["rewritten"]
     assert result.problems[0].message.startswith("event 4 of the chain (AuditEvent/")
 
 
-# 2. The version copy.
+# 2. The journal row.
 
-def test_an_edited_version_copy_is_found(state, recorded, client, auth):
+def test_vread_and_history_serve_the_journal_entry_itself(state, recorded, client, auth):
+    # There is no separate version copy to forge: vread and history serve the entry.
     victim = recorded[2]
-    forged = {**json.loads(_stored_text(state, victim)), "outcome": "0"}
-    del forged["outcomeDesc"]
-    assert execute(state, "UPDATE resource_version SET content = :content "
-                          "WHERE resource_type = 'AuditEvent' AND id = :id",
-                   content=to_json(forged), id=victim) == 1
-    # vread serves the forged text: a refusal turned into a permitted disclosure.
-    served = client.get(f"/fhir/AuditEvent/{victim}/_history/1", headers=auth).get_json()
-    assert served["outcome"] == "0"
-    result = verify(state)
-    assert kinds(result) == ["version-copy"]
-    assert result.problems[0].message == (
-        f"AuditEvent/{victim} (entry {chain_seqs(state)[victim]}): its version copy differs "
-        f"from the event as recorded (vread and history serve the changed text)")
-    assert result.broken is None  # the chain itself holds
+    read = client.get(f"/fhir/AuditEvent/{victim}", headers=auth).get_json()
+    assert client.get(f"/fhir/AuditEvent/{victim}/_history/1", headers=auth).get_json() == read
+    assert client.get(f"/fhir/AuditEvent/{victim}/_history/2", headers=auth).status_code == 404
+    history = client.get(f"/fhir/AuditEvent/{victim}/_history", headers=auth).get_json()
+    assert [e["resource"] for e in history["entry"]] == [read]
 
 
-def test_a_removed_or_added_version_is_found(state, recorded):
-    execute(state, "DELETE FROM resource_version WHERE id = :id", id=recorded[0])
-    execute(state, "INSERT INTO resource_version (resource_pk, version_id, resource_type, id, "
-                   "last_updated, method, content) SELECT resource_pk, 2, resource_type, id, "
-                   "last_updated, 'PUT', content FROM resource_version WHERE id = :id",
-            id=recorded[1])
-    messages = [p.message for p in verify(state).problems]
-    assert len(messages) == 2
-    assert messages[0].endswith("its version copy is missing (vread and history do not find "
-                                "it)")
-    assert messages[1].endswith("1 version(s) besides the one recorded (history serves "
-                                "versions 2)")
-
-
-def test_an_edited_event_is_reported_once_when_its_version_copy_is_intact(state, recorded):
-    # The event as read changed; vread still serves the recorded one: one problem, the link's,
-    # and the index rows are held to the recorded event (still the same).
+def test_an_edited_event_is_reported_once(state, recorded):
     victim = recorded[1]
     content = {**json.loads(_stored_text(state, victim)), "outcomeDesc": "edited"}
-    execute(state, "UPDATE resource SET content = :content WHERE id = :id",
+    execute(state, "UPDATE journal SET content = :content WHERE id = :id",
             content=to_json(content), id=victim)
     assert kinds(verify(state)) == ["chain-broken"]
 
 
 def test_a_moved_last_updated_is_found(state, recorded):
-    execute(state, "UPDATE resource SET last_updated = :moment WHERE id = :id",
+    execute(state, "UPDATE journal SET last_updated = :moment WHERE id = :id",
             moment="2001-01-01 00:00:00", id=recorded[0])
     assert kinds(verify(state)) == ["event-row"]
 
@@ -191,7 +167,7 @@ def test_deleted_index_rows_are_found(state, recorded, client, auth):
     victim = recorded[-1]
     search = f"/fhir/AuditEvent?patient=Patient/{PATIENT}"
     assert victim in _ids(client.get(search, headers=auth).get_json())
-    removed = execute(state, "DELETE FROM search_reference WHERE resource_pk = :pk",
+    removed = execute(state, "DELETE FROM journal_reference WHERE resource_pk = :pk",
                       pk=resource_pk(state, victim))
     assert removed > 0
     # Gone from the accounting of disclosures that Patient would be given.
@@ -206,7 +182,7 @@ def test_deleted_index_rows_are_found(state, recorded, client, auth):
 
 def test_added_index_rows_are_found(state, recorded):
     # Someone makes another consumer's accounting show a disclosure that never concerned them.
-    execute(state, "INSERT INTO search_reference (resource_pk, resource_type, param, "
+    execute(state, "INSERT INTO journal_reference (resource_pk, resource_type, param, "
                    "target_type, target_id) VALUES (:pk, 'AuditEvent', 'patient', 'Patient', "
                    "'C-2002')", pk=resource_pk(state, recorded[0]))
     result = verify(state)
@@ -215,12 +191,26 @@ def test_added_index_rows_are_found(state, recorded):
         result.problems[0].message
 
 
-def test_index_rows_naming_audit_event_on_another_resource_are_found(state, recorded,
-                                                                    client, auth):
-    patient = client.post("/fhir/Patient", json={"resourceType": "Patient"}, headers=auth)
-    pk = resource_pk_of(state, "Patient", patient.get_json()["id"])
-    execute(state, "INSERT INTO search_token (resource_pk, resource_type, param, system, code) "
-                   "VALUES (:pk, 'AuditEvent', 'outcome', NULL, '0')", pk=pk)
+def test_index_rows_of_no_journal_entry_are_found(state, recorded):
+    # A row left behind when an entry was deleted with foreign keys off (SQLite's default for
+    # a bare connection, as someone at the database would use).
+    insert = ("INSERT INTO journal_token (resource_pk, resource_type, param, system, code) "
+              "VALUES (987654, 'AuditEvent', 'outcome', NULL, '0')")
+    raw = state.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if state.engine.dialect.name == "sqlite":
+            cursor.execute("PRAGMA foreign_keys=OFF")  # outside a transaction, or it is a no-op
+        else:
+            cursor.execute("SET session_replication_role = replica")  # triggers (FKs) off
+        cursor.execute(insert)
+        raw.commit()
+        if state.engine.dialect.name == "sqlite":
+            cursor.execute("PRAGMA foreign_keys=ON")
+        else:
+            cursor.execute("SET session_replication_role = DEFAULT")
+    finally:
+        raw.close()
     assert "stray-index-rows" in kinds(verify(state))
 
 
@@ -245,9 +235,8 @@ def test_a_recomputed_chain_is_found_against_the_checkpoint(state, recorded, con
     victim = recorded[2]
     # An edit no index row shows (or the attacker fixes the index rows as well).
     forged = {**json.loads(_stored_text(state, victim)), "outcomeDesc": "nothing withheld"}
-    for table in ("resource", "resource_version"):
-        execute(state, f"UPDATE {table} SET content = :content WHERE id = :id",
-                content=to_json(forged), id=victim)
+    execute(state, "UPDATE journal SET content = :content WHERE id = :id",
+            content=to_json(forged), id=victim)
     _recompute_chain(state)
     # Every link holds again; only the checkpoint tells.
     assert verify(state).intact
@@ -270,13 +259,6 @@ def test_an_intact_trail_extends_its_checkpoint(state, recorded, config, keys, t
                                f"{checkpoint.describe()}\n")
 
 
-def resource_pk_of(state: GatewayState, resource_type: str, resource_id: str) -> int:
-    with state.engine.connect() as connection:
-        return connection.execute(text("SELECT pk FROM resource WHERE resource_type = :type "
-                                       "AND id = :id"), {"type": resource_type,
-                                                         "id": resource_id}).scalar_one()
-
-
 def _stored_text(state: GatewayState, audit_event_id: str) -> str:
     with state.reading(SYSTEM) as repository:
         return repository.read("AuditEvent", audit_event_id).content
@@ -288,18 +270,21 @@ def _ids(bundle: dict[str, Any]) -> list[str]:
 
 
 def _recompute_chain(state: GatewayState) -> None:
-    """Rewrite every link from the events as they are stored now, as an attacker with the
+    """Rewrite every step from the events as they are stored now, as an attacker with the
     database (and the gateway's source) can."""
     with state.engine.begin() as connection:
-        links = connection.execute(text(
-            "SELECT c.seq, r.content FROM audit_chain c JOIN resource r ON "
-            "r.resource_type = 'AuditEvent' AND r.id = c.audit_event_id ORDER BY c.seq")).all()
+        steps = connection.execute(text(
+            "SELECT seq, event_ids FROM audit_batch ORDER BY seq")).all()
         # previous_hash is unique: clear the old ones first.
-        connection.execute(text("UPDATE audit_chain SET previous_hash = 'x' || seq"))
+        connection.execute(text("UPDATE audit_batch SET previous_hash = 'x' || seq"))
         previous = GENESIS_HASH
-        for seq, content in links:
-            current = entry_hash(previous, json.loads(content))
-            connection.execute(text("UPDATE audit_chain SET previous_hash = :p, "
-                                    "entry_hash = :e WHERE seq = :seq"),
-                               {"p": previous, "e": current, "seq": seq})
+        for seq, event_ids in steps:
+            events = [json.loads(connection.execute(text(
+                "SELECT content FROM journal WHERE id = :id"), {"id": event_id}).scalar_one())
+                for event_id in event_ids.split()]
+            current = step_hash(previous, [canonical_json(e) for e in events])
+            connection.execute(text("UPDATE audit_batch SET previous_hash = :p, "
+                                    "batch_hash = :b, event_hashes = :h WHERE seq = :seq"),
+                               {"p": previous, "b": current, "seq": seq,
+                                "h": " ".join(event_hash(e) for e in events)})
             previous = current

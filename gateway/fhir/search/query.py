@@ -11,17 +11,20 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from gateway.db.models import (
+    JOURNAL_INDEX,
     DateIndex,
+    JournalRow,
     ReferenceIndex,
     ResourceRow,
     StringIndex,
     TokenIndex,
     UriIndex,
 )
+from gateway.fhir.resource_types import APPEND_ONLY_TYPES
 from gateway.fhir.search.parse import (
     Criterion,
     DateValue,
@@ -40,6 +43,29 @@ AccessFilter = Callable[[Any, Collection[str] | None], ColumnElement[bool]]
 
 _TABLES: dict[str, Any] = {"token": TokenIndex, "string": StringIndex,
                            "reference": ReferenceIndex, "date": DateIndex, "uri": UriIndex}
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where rows of a resource type live: the entity (its table) and one index table per
+    search parameter type. ``versioned``: rows can be deleted (a flag to filter on)."""
+
+    entity: Any
+    tables: dict[str, Any]
+    versioned: bool
+
+    def live(self, entity: Any) -> ColumnElement[bool]:
+        return entity.deleted.is_(False) if self.versioned else true()
+
+
+# Resources with versions, and the append-only journal (AuditEvent: gateway/fhir/journal.py).
+RESOURCES = Store(ResourceRow, _TABLES, versioned=True)
+JOURNAL = Store(JournalRow, {kind: JOURNAL_INDEX[table] for kind, table in _TABLES.items()
+                             if table in JOURNAL_INDEX}, versioned=False)
+
+
+def store_for(resource_type: str | None) -> Store:
+    return JOURNAL if resource_type in APPEND_ONLY_TYPES else RESOURCES
 _SORT_COLUMNS = {"date": "low", "string": "normalized", "token": "code", "uri": "value"}
 # _include:iterate follows at most this many further hops.
 MAX_ITERATIONS = 4
@@ -58,19 +84,24 @@ class SearchResult:
 
 def execute_search(session: Session, request: SearchRequest,
                    registry: SearchParameterRegistry, *,
-                   access_filter: AccessFilter | None) -> SearchResult:
+                   access_filter: AccessFilter | None, store: Store | None = None
+                   ) -> SearchResult:
     """Run ``request``; ``access_filter`` restricts matches, chained targets and includes.
     It has no default: every caller says whose view it runs (``None`` is everything, which
-    only the repository of an operator or of the gateway itself asks for)."""
+    only the repository of an operator or of the gateway itself asks for). ``store``: where
+    the type's rows are (default: its own; the journal migration's test searches the general
+    tables as they were before it)."""
     builder = _Builder(session.get_bind().dialect.name, access_filter)
-    conditions = builder.candidates(ResourceRow, request.resource_type, request.criteria)
+    store = store or store_for(request.resource_type)
+    entity = store.entity
+    conditions = builder.candidates(entity, request.resource_type, request.criteria, store)
     if request.summary_count or request.count == 0:
         total = None if request.total_mode == "none" and not request.summary_count else (
-            _count(session, conditions))
+            _count(session, entity, conditions))
         return SearchResult([], total)
 
-    statement = (select(ResourceRow).where(*conditions)
-                 .order_by(*builder.order_by(ResourceRow, request))
+    statement = (select(entity).where(*conditions)
+                 .order_by(*builder.order_by(entity, request, store))
                  .offset(request.offset).limit(request.count + 1))
     rows = list(session.scalars(statement))
     has_next = len(rows) > request.count
@@ -80,14 +111,14 @@ def execute_search(session: Session, request: SearchRequest,
     if request.total_mode != "none":
         # A short page tells the total for free (unless the offset ran past the end).
         known = not has_next and (rows or request.offset == 0)
-        total = request.offset + len(rows) if known else _count(session, conditions)
+        total = request.offset + len(rows) if known else _count(session, entity, conditions)
 
     included, truncated = builder.included(session, request, rows)
     return SearchResult(rows, total, included, has_next, truncated)
 
 
-def _count(session: Session, conditions: list[ColumnElement[bool]]) -> int:
-    statement = select(func.count()).select_from(ResourceRow).where(*conditions)
+def _count(session: Session, entity: Any, conditions: list[ColumnElement[bool]]) -> int:
+    statement = select(func.count()).select_from(entity).where(*conditions)
     return int(session.scalar(statement) or 0)
 
 
@@ -98,24 +129,27 @@ class _Builder:
 
     # --- which rows --------------------------------------------------------------------
 
-    def candidates(self, entity: Any, resource_type: str, criteria: Iterable[Criterion]
-                   ) -> list[ColumnElement[bool]]:
-        """The conditions a row of ``entity`` must meet: the single definition of a match."""
+    def candidates(self, entity: Any, resource_type: str, criteria: Iterable[Criterion],
+                   store: Store | None = None) -> list[ColumnElement[bool]]:
+        """The conditions a row of ``entity`` (of ``resource_type``'s store) must meet: the
+        single definition of a match."""
         criteria = list(criteria)
+        store = store or store_for(resource_type)
         # A positive index criterion already implies the type (its rows are filtered by it), and
         # SQLite, which keeps no statistics, would otherwise drive the plan from the type index
         # and scan every row of the type. Without one, the type condition is what selects.
         narrowed = any(c.param.column is None and c.missing is None and c.modifier != "not"
                        for c in criteria)
-        conditions: list[ColumnElement[bool]] = [entity.deleted.is_(False)]
+        conditions: list[ColumnElement[bool]] = [store.live(entity)]
         if not narrowed:
             conditions.insert(0, entity.resource_type == resource_type)
         if self.access_filter is not None:
             conditions.append(self.access_filter(entity, (resource_type,)))
-        conditions.extend(self.criterion(entity, criterion) for criterion in criteria)
+        conditions.extend(self.criterion(entity, criterion, store) for criterion in criteria)
         return conditions
 
-    def criterion(self, entity: Any, criterion: Criterion) -> ColumnElement[bool]:
+    def criterion(self, entity: Any, criterion: Criterion, store: Store = RESOURCES
+                  ) -> ColumnElement[bool]:
         param = criterion.param
         if param.column == "id":
             ids = [value.code for value in criterion.values if isinstance(value, TokenValue)]
@@ -124,7 +158,7 @@ class _Builder:
             column = entity.last_updated
             return or_(*(_date(value, column, column) for value in criterion.values
                          if isinstance(value, DateValue)))
-        table = aliased(_TABLES[param.type])
+        table = aliased(store.tables[param.type])
         rows = select(table.resource_pk).where(table.resource_type == param.resource_type,
                                                table.param == param.code)
         if criterion.missing is not None:
@@ -137,8 +171,8 @@ class _Builder:
             entity.pk.in_(matches))
 
     def _chained(self, references: Any, criterion: Criterion) -> ColumnElement[bool]:
-        target = aliased(ResourceRow)
         target_type = criterion.param.resource_type
+        target = aliased(store_for(target_type).entity)
         ids = select(target.id).where(*self.candidates(target, target_type, [criterion]))
         return and_(references.target_type == target_type, references.target_id.in_(ids))
 
@@ -179,7 +213,7 @@ class _Builder:
 
     # --- order ---------------------------------------------------------------------------
 
-    def order_by(self, entity: Any, request: SearchRequest) -> list[Any]:
+    def order_by(self, entity: Any, request: SearchRequest, store: Store) -> list[Any]:
         """``_sort`` keys (missing values last either way), then pk for a stable order."""
         terms: list[Any] = []
         for key in request.sort:
@@ -187,7 +221,7 @@ class _Builder:
             if param.column is not None:
                 expression = getattr(entity, param.column)
             else:
-                table = aliased(_TABLES[param.type])
+                table = aliased(store.tables[param.type])
                 # A date parameter sorts by the earliest instant it covers.
                 expression = (select(func.min(getattr(table, _SORT_COLUMNS[param.type])))
                               .where(table.resource_pk == entity.pk,
@@ -207,7 +241,7 @@ class _Builder:
         everything = [*request.includes, *request.revincludes]
         if not page or not everything:
             return [], False
-        seen = {row.pk for row in page}
+        seen = {(row.resource_type, row.pk) for row in page}
         found: list[ResourceRow] = []
         frontier = page
         for depth in range(MAX_ITERATIONS + 1):
@@ -218,8 +252,8 @@ class _Builder:
             for include in wanted:
                 budget = request.include_limit - len(found) - len(fresh) + 1
                 for row in session.scalars(self._include(include, frontier, budget)):
-                    if row.pk not in seen:
-                        seen.add(row.pk)
+                    if (row.resource_type, row.pk) not in seen:
+                        seen.add((row.resource_type, row.pk))
                         fresh.append(row)
                 if len(found) + len(fresh) > request.include_limit:
                     return (found + fresh)[:request.include_limit], True
@@ -227,17 +261,23 @@ class _Builder:
             frontier = fresh
         return found, False
 
-    def _include(self, include: Include, frontier: list[ResourceRow], limit: int
-                 ) -> Select[tuple[ResourceRow]]:
-        references = aliased(ReferenceIndex)
+    def _include(self, include: Include, frontier: list[Any], limit: int) -> Select[Any]:
+        # The reference rows are the source type's (its own store); the rows found are the
+        # source type's (reverse) or the target type's.
+        source = store_for(include.source_type)
+        references = aliased(source.tables["reference"])
         code = include.param.code
         if include.reverse:
+            found = source
             conditions = [references.resource_type == include.source_type,
                           references.param == code,
                           _pointing_at(references, include, frontier)]
-            matches = ResourceRow.pk.in_(select(references.resource_pk).where(*conditions))
-            kind = [ResourceRow.resource_type == include.source_type]
+            entity = found.entity
+            matches = entity.pk.in_(select(references.resource_pk).where(*conditions))
+            kind = [entity.resource_type == include.source_type]
         else:
+            found = store_for(include.target_type)
+            entity = found.entity
             sources = [row.pk for row in frontier if row.resource_type == include.source_type]
             conditions = [references.resource_pk.in_(sources),
                           references.resource_type == include.source_type,
@@ -245,15 +285,15 @@ class _Builder:
             if include.target_type:
                 conditions.append(references.target_type == include.target_type)
             targets = select(references.target_type, references.target_id).where(*conditions)
-            matches = tuple_(ResourceRow.resource_type, ResourceRow.id).in_(targets)
+            matches = tuple_(entity.resource_type, entity.id).in_(targets)
             kind = []
-        statement = select(ResourceRow).where(*kind, matches, ResourceRow.deleted.is_(False))
+        statement = select(entity).where(*kind, matches, found.live(entity))
         if self.access_filter is not None:
             types = ((include.source_type,) if include.reverse else
                      (include.target_type,) if include.target_type else
                      include.param.targets or None)
-            statement = statement.where(self.access_filter(ResourceRow, types))
-        return statement.order_by(ResourceRow.pk).limit(max(limit, 1))
+            statement = statement.where(self.access_filter(entity, types))
+        return statement.order_by(entity.pk).limit(max(limit, 1))
 
 
 def _pointing_at(references: Any, include: Include, frontier: list[ResourceRow]
