@@ -93,3 +93,26 @@ def test_every_event_the_requests_recorded_is_valid_r4(app, client, auth):
     for event in events:
         issues = validator.validate(event, expected_type="AuditEvent")
         assert not has_errors(issues), [(i.expression, i.diagnostics) for i in issues]
+
+
+def test_an_answer_waits_for_its_audit_event_commit_and_fails_if_it_fails(app, client, auth,
+                                                                          monkeypatch):
+    """The journal's own write failing (the database refusing it) is a 500 without the data,
+    not an answer with its record lost; once the journal works again, so do the answers."""
+    from gateway.fhir.journal import Journal
+
+    created = client.post("/fhir/Patient", json=patient(), headers=auth).get_json()
+    real_write = Journal._write
+
+    def refused(self, entries):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Journal, "_write", refused)
+    response = client.get(f"/fhir/Patient/{created['id']}", headers=auth)
+    assert response.status_code == 500
+    assert created["id"].encode() not in response.data
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+    monkeypatch.setattr(Journal, "_write", real_write)
+    assert client.get(f"/fhir/Patient/{created['id']}", headers=auth).status_code == 200
+    reads = audit_events(client, auth, f"entity=Patient/{created['id']}&subtype=read")
+    assert reads["total"] == 1  # the refused read left no record, the answered one did
