@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, tuple_
@@ -62,6 +63,16 @@ class Store:
 RESOURCES = Store(ResourceRow, _TABLES, versioned=True)
 JOURNAL = Store(JournalRow, {kind: JOURNAL_INDEX[table] for kind, table in _TABLES.items()
                              if table in JOURNAL_INDEX}, versioned=False)
+
+
+@cache
+def _alias(model: Any, depth: int) -> Any:
+    """The alias of ``model`` for subqueries at chain ``depth``, made once per process (an
+    ORM alias costs more to build than the rest of a search's statement). Subqueries at one
+    depth are siblings in separate scopes, so they may share it; a chained criterion's
+    subqueries sit inside its reference subquery and take the next depth's, so no inner
+    subquery is ever correlated to an outer one of the same table."""
+    return aliased(model, name=f"{model.__tablename__}_{depth}")
 
 
 def store_for(resource_type: str | None) -> Store:
@@ -130,7 +141,7 @@ class _Builder:
     # --- which rows --------------------------------------------------------------------
 
     def candidates(self, entity: Any, resource_type: str, criteria: Iterable[Criterion],
-                   store: Store | None = None) -> list[ColumnElement[bool]]:
+                   store: Store | None = None, depth: int = 0) -> list[ColumnElement[bool]]:
         """The conditions a row of ``entity`` (of ``resource_type``'s store) must meet: the
         single definition of a match."""
         criteria = list(criteria)
@@ -145,11 +156,12 @@ class _Builder:
             conditions.insert(0, entity.resource_type == resource_type)
         if self.access_filter is not None:
             conditions.append(self.access_filter(entity, (resource_type,)))
-        conditions.extend(self.criterion(entity, criterion, store) for criterion in criteria)
+        conditions.extend(self.criterion(entity, criterion, store, depth)
+                          for criterion in criteria)
         return conditions
 
-    def criterion(self, entity: Any, criterion: Criterion, store: Store = RESOURCES
-                  ) -> ColumnElement[bool]:
+    def criterion(self, entity: Any, criterion: Criterion, store: Store = RESOURCES,
+                  depth: int = 0) -> ColumnElement[bool]:
         param = criterion.param
         if param.column == "id":
             ids = [value.code for value in criterion.values if isinstance(value, TokenValue)]
@@ -158,22 +170,24 @@ class _Builder:
             column = entity.last_updated
             return or_(*(_date(value, column, column) for value in criterion.values
                          if isinstance(value, DateValue)))
-        table = aliased(store.tables[param.type])
+        table = _alias(store.tables[param.type], depth)
         rows = select(table.resource_pk).where(table.resource_type == param.resource_type,
                                                table.param == param.code)
         if criterion.missing is not None:
             return entity.pk.not_in(rows) if criterion.missing else entity.pk.in_(rows)
         if criterion.chain:
-            return entity.pk.in_(rows.where(or_(*(self._chained(table, c)
+            return entity.pk.in_(rows.where(or_(*(self._chained(table, c, depth)
                                                   for c in criterion.chain))))
         matches = rows.where(or_(*(self._value(table, criterion, v) for v in criterion.values)))
         return entity.pk.not_in(matches) if criterion.modifier == "not" else (
             entity.pk.in_(matches))
 
-    def _chained(self, references: Any, criterion: Criterion) -> ColumnElement[bool]:
+    def _chained(self, references: Any, criterion: Criterion, depth: int
+                 ) -> ColumnElement[bool]:
         target_type = criterion.param.resource_type
-        target = aliased(store_for(target_type).entity)
-        ids = select(target.id).where(*self.candidates(target, target_type, [criterion]))
+        target = _alias(store_for(target_type).entity, depth + 1)
+        ids = select(target.id).where(*self.candidates(target, target_type, [criterion],
+                                                       depth=depth + 1))
         return and_(references.target_type == target_type, references.target_id.in_(ids))
 
     def _value(self, table: Any, criterion: Criterion, value: Any) -> ColumnElement[bool]:
@@ -221,7 +235,7 @@ class _Builder:
             if param.column is not None:
                 expression = getattr(entity, param.column)
             else:
-                table = aliased(store.tables[param.type])
+                table = _alias(store.tables[param.type], 0)
                 # A date parameter sorts by the earliest instant it covers.
                 expression = (select(func.min(getattr(table, _SORT_COLUMNS[param.type])))
                               .where(table.resource_pk == entity.pk,
@@ -265,7 +279,7 @@ class _Builder:
         # The reference rows are the source type's (its own store); the rows found are the
         # source type's (reverse) or the target type's.
         source = store_for(include.source_type)
-        references = aliased(source.tables["reference"])
+        references = _alias(source.tables["reference"], 0)
         code = include.param.code
         if include.reverse:
             found = source

@@ -76,8 +76,12 @@ def compile_invariant(constraint: Mapping) -> Invariant:
         check_syntax(expression)
     except InvariantError as exc:
         raise InvariantError(f"{key}: {exc}") from exc
+    # fhirpathpy rebuilds its user table on every evaluation, so the temporal comparisons are
+    # handed only to invariants that order values (equality of two date elements in an
+    # invariant is rare and stays the library's).
+    options = _TEMPORAL_OPTIONS if ("<" in expression or ">" in expression) else _OPTIONS
     return Invariant(key, severity, constraint.get("human", key), expression,
-                     fhirpathpy.compile(expression, model=R4_MODEL, options=_OPTIONS))
+                     fhirpathpy.compile(expression, model=R4_MODEL, options=options))
 
 
 def _quiet_trace(*_: object) -> None:
@@ -139,6 +143,7 @@ def _temporal_comparison(operator: str) -> dict:
     return {**base, "fn": compare}
 
 
-_OPTIONS = {"traceFn": _quiet_trace, "userInvocationTable": {
-    "hasValue": {"fn": _has_value}, "resolve": {"fn": _resolve},
-    **{operator: _temporal_comparison(operator) for operator in _COMPARISONS}}}
+_FUNCTIONS = {"hasValue": {"fn": _has_value}, "resolve": {"fn": _resolve}}
+_OPTIONS = {"traceFn": _quiet_trace, "userInvocationTable": _FUNCTIONS}
+_TEMPORAL_OPTIONS = {"traceFn": _quiet_trace, "userInvocationTable": {
+    **_FUNCTIONS, **{operator: _temporal_comparison(operator) for operator in _COMPARISONS}}}
