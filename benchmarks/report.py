@@ -15,6 +15,7 @@ from benchmarks.inbound_messages import RESEND, SERVER_WORKERS, InboundResults
 from benchmarks.machine import Machine
 from benchmarks.plan import Plan
 from benchmarks.profiling import Profile
+from benchmarks.published import PUBLISHED
 from benchmarks.suite import DatabaseResults
 from benchmarks.validation_rate import Rate
 
@@ -67,6 +68,8 @@ def render(report: Report) -> str:
               _throughput(report)]
     parts += ["## 2. Create with full validation\n", _create(report)]
     parts += ["## 2b. The consent decision point's cost\n", _consent(report)]
+    parts += ["## 2c. Per vCPU, beside other FHIR servers' published figures\n",
+              per_vcpu_section(report)]
     parts += [f"## 3. Search latency, {plan.small:,} vs {plan.large:,} CareTeams\n",
               _latency(report)]
     parts += [f"## 4. Import ({plan.import_consumers:,} consumers) and mapping\n",
@@ -439,6 +442,41 @@ def _median(values: list[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def vcpus(machine: Machine) -> int:
+    """The machine's vCPUs (``nproc``), at least 1."""
+    try:
+        return max(1, int(machine.cores))
+    except ValueError:
+        return 1
+
+
+def per_vcpu_section(report: Report) -> str:
+    n = vcpus(report.machine)
+    ours = []
+    for db in report.databases:
+        for name, title in (("read", "GET CareTeam/{id}"), ("search", "GET CareTeam?patient="),
+                            ("create", "POST CareTeam")):
+            if name in db.load:
+                rate = db.load[name].throughput
+                ours.append((f"this gateway, {db.label}", title, f"{rate:,.0f}", n,
+                             f"**{rate / n:,.0f}**", "measured here (section 1 and 2)"))
+    theirs = [(p.server, p.workload, f"{p.requests_per_second:,.0f}", f"{p.vcpus:g}",
+               f"{p.per_vcpu:,.0f}", "NOT measured here: " + p.note + "; "
+               + " ".join(f"<{url}>" for url in p.sources))
+              for p in PUBLISHED]
+    hardware = "\n".join(f"- **{p.server}**: {p.hardware}" for p in PUBLISHED)
+    return (f"The gateway's throughput from sections 1 and 2 divided by this machine's {n} "
+            "vCPUs (`nproc`). Those vCPUs also run the load generator (2 processes x 4 "
+            "threads) and, on PostgreSQL, the database server, so this understates what the "
+            "gateway would do per vCPU of its own. The other rows are **published figures, "
+            "not measured here**, on other hardware, data and workloads (their CRUD mixes "
+            "create, read, update and delete; ours is one request kind at a time): a rough "
+            "context, not a comparison, and no target.\n\n"
+            + _table(["server", "workload", "req/s", "vCPUs", "req/s per vCPU", "source"],
+                     [*ours, *theirs])
+            + "\nHardware of the published figures:\n\n" + hardware + "\n")
 
 
 def _label(name: str) -> str:

@@ -1,7 +1,9 @@
 """What `make bench` reports, without running it: alternating slices are kept one by one, the
-consent cost's spread is reported per round with its min and max, and the create target compares
-with the storage floor."""
+consent cost's spread is reported per round with its min and max, the create target compares
+with the storage floor, and the per-vCPU section keeps the published figures apart from ours."""
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -10,7 +12,8 @@ from benchmarks import plan as targets
 from benchmarks.load import LoadResult, LoadSpec, WorkerResult, interleaving
 from benchmarks.machine import Machine
 from benchmarks.plan import QUICK
-from benchmarks.report import Report, consent_met, render
+from benchmarks.published import PUBLISHED
+from benchmarks.report import Report, consent_met, per_vcpu_section, render
 from benchmarks.stats import summarize
 from benchmarks.suite import DatabaseResults
 from benchmarks.validation_rate import Rate
@@ -102,7 +105,7 @@ def test_the_report_has_issue_16s_targets_and_the_spread() -> None:
     consent = rows(summary, "| consent check")
     assert len(consent) == 1 and "<= 10%, >= 5 slices" in consent[0]
     assert "(slices +0% to +20%, n=5)" in consent[0] and consent[0].endswith("**PASS** |")
-    section = text.split("## 2b.")[1].split("## 3.")[0]
+    section = text.split("## 2b.")[1].split("## 2c.")[0]
     assert "| SQLite | 5 | +10%, +0%, +20%, +5%, +0% | +0% | +5% | +20% |" in section
     assert "10.00, 10.00, 10.00, 10.00, 10.00 | 11.00, 10.00, 12.00, 10.50, 10.00 |" in section
     create = text.split("## 2. Create")[1].split("## 2b.")[0]
@@ -120,3 +123,18 @@ def test_too_few_slices_or_too_much_added_is_a_miss() -> None:
     summary = render(report(dear)).split("## Summary")[1].split("## 1.")[0]
     assert "+20% (slices +20% to +20%, n=5)" in rows(summary, "| consent check")[0]
     assert rows(summary, "| consent check")[0].endswith("**MISS** |")
+
+
+def test_per_vcpu_keeps_published_figures_apart() -> None:
+    db = database(partner=sliced(10, 10, 10, 10, 10), operator=sliced(10, 10, 10, 10, 10))
+    text: Any = per_vcpu_section(report(db))
+    assert "| this gateway, SQLite | GET CareTeam/{id} | 300 | 2 | **150** |" in text
+    assert "| this gateway, SQLite | POST CareTeam | 150 | 2 | **75** |" in text
+    assert "load generator" in text and "not measured here" in text
+    for published in PUBLISHED:
+        assert published.server in text
+        assert all(url in text for url in published.sources)
+    by_name = {p.server.split(" (")[0] + (" own" if "own" in p.server else ""): p.per_vcpu
+               for p in PUBLISHED}
+    assert round(by_name["HAPI FHIR JPA"]) == 382 and round(by_name["Medplum"]) == 178
+    assert text.count("NOT measured here") == len(PUBLISHED)
