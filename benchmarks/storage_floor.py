@@ -8,7 +8,8 @@ swapped, so gunicorn's settings (workers, gthread, threads, timeouts, access log
 the gateway's. It writes to the database the gateway under test uses (the same SQLite file,
 the same PostgreSQL schema), through ``gateway.db.engine.make_engine`` (the gateway's
 connection settings: SQLite in WAL with synchronous=NORMAL and writers taking BEGIN IMMEDIATE;
-PostgreSQL with synchronous_commit as the server has it), into a table of its own.
+PostgreSQL with the pool's pre-ping on checkout and synchronous_commit as the server has it),
+into a table of its own. If the gateway's engine settings change, the floor follows them.
 
 Per request: parse the JSON body, give it an id and ``meta`` (versionId 1, lastUpdated),
 serialize it, ``INSERT`` one row (id, type, lastUpdated, the JSON text) and ``COMMIT``; then
