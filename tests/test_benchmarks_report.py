@@ -13,9 +13,9 @@ from benchmarks.load import LoadResult, LoadSpec, WorkerResult, interleaving
 from benchmarks.machine import Machine
 from benchmarks.plan import QUICK
 from benchmarks.published import PUBLISHED
-from benchmarks.report import Report, consent_met, per_vcpu_section, render
+from benchmarks.report import Report, per_vcpu_section, render
 from benchmarks.stats import summarize
-from benchmarks.suite import DatabaseResults
+from benchmarks.suite import DatabaseResults, consent_met
 from benchmarks.validation_rate import Rate
 
 
