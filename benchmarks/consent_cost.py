@@ -27,6 +27,7 @@ from gateway.partners.registry import Partner, PartnerRegistry
 from gateway.partners.smart import token_endpoint
 
 PARTNER_ID = "bench-pcp"
+FORM = "application/x-www-form-urlencoded"
 Log = Callable[[str], None]
 
 
@@ -76,12 +77,17 @@ def consent(patient_id: str, organization: str) -> dict:
             "class": [{"system": "http://hl7.org/fhir/resource-types", "code": "CareTeam"}]}}
 
 
-def partner_token(server: Server, private_jwk: dict, public_base_url: str) -> str:
+def token_form(private_jwk: dict, public_base_url: str) -> bytes:
+    """The body of the partner's token request (a fresh client assertion each call)."""
     url = token_endpoint(public_base_url)
-    body = urlencode(token_request(client_assertion(private_jwk, PARTNER_ID, url),
-                                   "system/CareTeam.read"))
-    status, _, answer = fetch(server.port, Call("POST", "/auth/token", body.encode()),
-                              {"Content-Type": "application/x-www-form-urlencoded"})
+    return urlencode(token_request(client_assertion(private_jwk, PARTNER_ID, url),
+                                   "system/CareTeam.read")).encode()
+
+
+def partner_token(server: Server, private_jwk: dict, public_base_url: str) -> str:
+    status, _, answer = fetch(server.port, Call("POST", "/auth/token",
+                                                token_form(private_jwk, public_base_url)),
+                              {"Content-Type": FORM})
     if status != 200:
         raise RuntimeError(f"the benchmark partner got no token: {status} {answer[:300]!r}")
     return json.loads(answer)["access_token"]

@@ -74,11 +74,16 @@ def main() -> None:
     args = parser.parse_args()
     data = json.loads(args.bodies.read_text())
     app = floor_app(Captured.from_json(data["read"]), Captured.from_json(data["search"]))
+    serve_app(app, args.port, args.workers)
+
+
+def serve_app(app: Flask, port: int, workers: int) -> None:
+    """``gateway.server.serve`` on 127.0.0.1 with ``app`` in place of ``create_app``."""
     # serve() builds gunicorn's options and hands them to GatewayServer; in this throwaway
     # process the floor's application class takes its place.
     with mock.patch.object(server, "GatewayServer",
                            lambda config, options: FloorServer(config, options, app)):
-        server.serve(Config(), "127.0.0.1", args.port, args.workers)
+        server.serve(Config(), "127.0.0.1", port, workers)
 
 
 if __name__ == "__main__":

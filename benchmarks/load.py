@@ -43,6 +43,7 @@ class WorkerResult:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     first_error: str = ""
+    answered: int = 0  # responses with the expected status, warm-up and stragglers included
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class LoadResult:
     errors: int
     first_error: str
     latency: LatencySummary
+    answered: int = 0  # every response with the expected status, warm-up included
+    slices: tuple[LoadResult, ...] = ()  # run_interleaved: each slice on its own, in order
 
     @property
     def throughput(self) -> float:
@@ -66,12 +69,19 @@ def run_load(spec: LoadSpec) -> LoadResult:
 def run_interleaved(specs: dict[str, LoadSpec], rounds: int) -> dict[str, LoadResult]:
     """Load each target in turn, ``rounds`` times, each slice ``duration / rounds`` long (after
     its own warm-up): drifting background load on a shared machine then hits all targets alike.
-    """
+    The order turns round every other round (A B, B A, A B, ...), so neither side always goes
+    first. Each result keeps its slices (``LoadResult.slices``, in round order)."""
     parts: dict[str, list[WorkerResult]] = {name: [] for name in specs}
-    for _ in range(rounds):
-        for name, spec in specs.items():
+    for order in interleaving(list(specs), rounds):
+        for name in order:
+            spec = specs[name]
             parts[name].append(_collect(replace(spec, duration=spec.duration / rounds)))
-    return {name: _combine(parts[name], specs[name].duration) for name in specs}
+    return {name: _combine(parts[name], specs[name].duration, rounds > 1) for name in specs}
+
+
+def interleaving(names: list[str], rounds: int) -> list[list[str]]:
+    """The order of each round: as given, then reversed, alternately."""
+    return [names if n % 2 == 0 else names[::-1] for n in range(rounds)]
 
 
 def _collect(spec: LoadSpec) -> WorkerResult:
@@ -90,14 +100,18 @@ def _merge(results: list[WorkerResult]) -> WorkerResult:
     for result in results:
         merged.latencies += result.latencies
         merged.errors += result.errors
+        merged.answered += result.answered
         merged.first_error = merged.first_error or result.first_error
     return merged
 
 
-def _combine(parts: list[WorkerResult], seconds: float) -> LoadResult:
+def _combine(parts: list[WorkerResult], seconds: float, keep_slices: bool = False
+             ) -> LoadResult:
     merged = _merge(parts)
+    slices = (tuple(_combine([part], seconds / len(parts)) for part in parts)
+              if keep_slices else ())
     return LoadResult(len(merged.latencies), seconds, merged.errors, merged.first_error,
-                      summarize(merged.latencies))
+                      summarize(merged.latencies), merged.answered, slices)
 
 
 def _process_main(spec: LoadSpec, start_at: float, process_number: int) -> WorkerResult:
@@ -141,7 +155,9 @@ def _connection_loop(spec: LoadSpec, start_at: float, worker: int, result: Worke
                 result.errors += 1
                 result.first_error = result.first_error or (
                     f"{call.method} {call.path} -> {status}: {body[:300]!r}")
-            elif began + wall_offset >= measure_from and ended + wall_offset <= stop_at:
+                continue
+            result.answered += 1
+            if began + wall_offset >= measure_from and ended + wall_offset <= stop_at:
                 result.latencies.append(ended - began)
     finally:
         connection.close()

@@ -2,9 +2,11 @@
 
     .venv/bin/python benchmarks/run.py [--quick] [--databases sqlite,postgresql] [--output F]
 
-The full run takes about half an hour on two cores (ten minutes of HTTP measurements, the rest
-`gateway import` of a 10,000-consumer agency, twice per database); --quick (a smoke run) about
-two minutes, and writes var/bench-quick.md instead. The hospital messages section
+The full run takes about half an hour on two cores (a quarter of an hour of HTTP
+measurements: each request kind beside its floor, the storage floor for creates, six
+alternating slices a side for the consent check; the rest `gateway import` of a
+10,000-consumer agency, twice per database); --quick (a smoke run) about two and a half
+minutes per database, and writes var/bench-quick.md instead. The hospital messages section
 (benchmarks/inbound_messages.py, PostgreSQL only) runs last and adds about ten minutes to a full
 run (half of them importing its own 10,000-consumer agency), one to a quick one.
 

@@ -1,4 +1,4 @@
-"""Server subprocesses on loopback: ``gateway serve`` and the floor app, always stopped.
+"""Server subprocesses on loopback: ``gateway serve`` and the floor apps, always stopped.
 
 Each server runs in its own session (process group), so it ignores the terminal's Ctrl-C and
 is stopped here instead: SIGTERM to the gunicorn master (a graceful stop), then SIGKILL to the
@@ -73,6 +73,20 @@ def floor_server(bodies_file: Path, workdir: Path, workers: int = 2) -> Iterator
                "--workers", str(workers), "--bodies", str(bodies_file)]
     with _process("floor", command, _clean_env(workdir), workdir, port) as (pid, log):
         yield Server("floor", port, pid, log=log)
+
+
+@contextmanager
+def storage_floor_server(database_url: str, workdir: Path, workers: int = 2
+                         ) -> Iterator[Server]:
+    """The storage floor app (``benchmarks.storage_floor``) under the gateway's own gunicorn
+    settings, writing to ``database_url`` (a table of its own, made on start)."""
+    port = free_port()
+    command = [sys.executable, "-m", "benchmarks.storage_floor", "--port", str(port),
+               "--workers", str(workers)]
+    env = _clean_env(workdir)
+    env["STORAGE_FLOOR_DATABASE_URL"] = database_url  # not on the command line (a password)
+    with _process("storage-floor", command, env, workdir, port) as (pid, log):
+        yield Server("storage floor", port, pid, log=log)
 
 
 def _clean_env(workdir: Path) -> dict[str, str]:

@@ -2,7 +2,8 @@
 
 Sequence per database (sizes from the Plan):
   fixtures and the equivalence check -> seed ``small`` -> search latency (small)
-  -> seed to ``base`` -> read/search throughput, the floor, create throughput
+  -> seed to ``base`` -> read/search throughput against the read floor, create throughput
+  against the storage floor, the consent decision point's cost
   -> seed to ``large`` -> search latency (large) -> query plans -> profiles of any miss.
 Search-latency queries always use records below ``small``, so both sizes run the same queries;
 creates reference the patients of records ``small`` .. ``base``.
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from benchmarks import consent_cost, dataset, floor
+from benchmarks import consent_cost, dataset, floor, storage_floor
 from benchmarks import plan as targets
 from benchmarks.databases import Database, analyze, count
 from benchmarks.load import (
@@ -27,13 +28,12 @@ from benchmarks.load import (
     LoadSpec,
     fetch,
     run_interleaved,
-    run_load,
     sequential_latencies,
 )
 from benchmarks.plan import Plan
 from benchmarks.profiling import Profile, explain_search, profile_requests
 from benchmarks.seeding import Fixtures, Seeder, SeedStats
-from benchmarks.servers import Server, floor_server, gateway_server
+from benchmarks.servers import Server, floor_server, gateway_server, storage_floor_server
 from benchmarks.stats import LatencySummary
 from gateway.app import create_app
 from gateway.config import Config
@@ -57,6 +57,7 @@ class DatabaseResults:
     latency: dict[str, dict[str, LatencySummary]] = field(default_factory=dict)
     load: dict[str, LoadResult] = field(default_factory=dict)
     body_bytes: dict[str, int] = field(default_factory=dict)
+    storage_floor_rows: int = 0  # rows the storage floor stored (one per 201 it answered)
     plans: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     profiles: list[Profile] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # analysis steps that failed
@@ -66,9 +67,15 @@ class DatabaseResults:
         return self.load[name].throughput / self.load[reference].throughput
 
     def consent_cost(self) -> float:
-        """Added p50 latency of the partner's consent-checked search over the operator's."""
+        """Added p50 latency of the partner's consent-checked search over the operator's (all
+        slices' samples pooled)."""
         operator = self.load["search as operator"].latency.p50
         return self.load["search as partner"].latency.p50 / operator - 1
+
+    def consent_slices(self) -> list[float]:
+        """The added p50 of each round of alternating slices (partner slice n over operator
+        slice n): the spread of the figure above."""
+        return slice_ratios(self.load["search as partner"], self.load["search as operator"])
 
     def latency_ratio(self, query: str) -> float:
         return self.latency["large"][query].p95 / self.latency["small"][query].p95
@@ -102,13 +109,14 @@ def run_database(database: Database, context: Context) -> DatabaseResults:
         with gateway_server(database.url, PUBLIC_BASE_URL, context.workdir) as server:
             results.latency["small"] = _search_latencies(server, fixtures, plan)
             _grow(seeder, fixtures, plan.small, plan.base, engine, results, "base", log)
-            _throughput(server, fixtures, context, results)
-            _consent_cost(server, fixtures, context, results, make_session_factory(engine))
+            _throughput(server, fixtures, context, results, database)
+            consent = _consent_cost(server, fixtures, context, results,
+                                    make_session_factory(engine))
             _grow(seeder, fixtures, plan.base, plan.large, engine, results, "large", log)
             results.latency["large"] = _search_latencies(server, fixtures, plan)
         results.seed = seeder.stats
         try:
-            _analyse(database, fixtures, context, results)
+            _analyse(database, fixtures, context, results, consent)
         except Exception as error:  # noqa: BLE001 - the measurements above still stand
             log(f"{database.label}: plans and profiles failed: {error}")
             results.problems.append(f"{database.label}: plans and profiles failed: "
@@ -178,7 +186,7 @@ def _spec(server: Server, calls: list[Call], expect: int, plan: Plan, body: bool
 
 
 def _throughput(server: Server, fixtures: Fixtures, context: Context,
-                results: DatabaseResults) -> None:
+                results: DatabaseResults, database: Database) -> None:
     plan, log = context.plan, context.log
     records = _records(fixtures, 0, plan.base, 5_000, seed=7)
     reads = [Call("GET", f"/fhir/CareTeam/{r.careteam_id}") for r in records]
@@ -197,15 +205,55 @@ def _throughput(server: Server, fixtures: Fixtures, context: Context,
             for title, result in measured.items():
                 results.load[title] = _checked(result, log, f"{results.label} {title}")
     creates = _create_calls(fixtures, _records(fixtures, plan.small, plan.base, 2_000, seed=11))
-    results.load["create"] = _measure(server, creates, 201, plan, log,
-                                      f"{results.label} create", body=True)
+    _creates(server, creates, database, context, results)
+
+
+def _creates(server: Server, creates: list[Call], database: Database, context: Context,
+             results: DatabaseResults) -> None:
+    """POST CareTeam on the gateway and on the storage floor (same bodies, same database,
+    alternating slices); the floor must hold one row per 201 it answered."""
+    plan, log = context.plan, context.log
+    try:
+        with storage_floor_server(database.url, context.workdir) as storage:
+            status, _, body = fetch(storage.port, creates[0], _headers(storage, body=True))
+            if status != 201 or json.loads(body).get("resourceType") != "CareTeam":
+                raise RuntimeError(f"the storage floor answered {status}: {body[:300]!r}")
+            before = storage_floor.count_rows(database.url)
+            measured = run_interleaved({
+                "create": _spec(server, creates, 201, plan, body=True),
+                "create floor": _spec(storage, creates, 201, plan, body=True)}, plan.rounds)
+            stored = storage_floor.count_rows(database.url) - before
+    finally:  # the floor's table goes once its server has stopped
+        storage_floor.drop_table(database.url)
+    for title, result in measured.items():
+        results.load[title] = _checked(result, log, f"{results.label} {title}")
+    results.storage_floor_rows = stored
+    answered = results.load["create floor"].answered
+    log(f"{results.label}: the storage floor stored {stored:,} rows for {answered:,} "
+        f"answers 201")
+    if stored != answered:
+        results.problems.append(f"{results.label}: the storage floor answered 201 "
+                                f"{answered:,} times but stored {stored:,} rows")
 
 
 CONSENTED = 200  # consumers with a consent to the benchmark partner
 
 
+@dataclass(frozen=True)
+class ConsentSetup:
+    """What a profile of the partner's searches needs: its key (for a fresh token) and calls."""
+
+    private_jwk: dict[str, Any]
+    calls: list[Call]
+
+
+def consent_met(added: float, slices: list[float]) -> bool:
+    """Issue 16: at most the target added at p50, from at least the minimum of slices."""
+    return added <= targets.CONSENT_COST_TARGET and len(slices) >= targets.CONSENT_MIN_ROUNDS
+
+
 def _consent_cost(server: Server, fixtures: Fixtures, context: Context,
-                  results: DatabaseResults, sessions: Any) -> None:
+                  results: DatabaseResults, sessions: Any) -> ConsentSetup:
     """CareTeam?patient= as a partner under consent vs as an operator (see consent_cost.py)."""
     plan = context.plan
     # From the first stage's consumers: the create measurement adds CareTeams to later ones.
@@ -217,12 +265,14 @@ def _consent_cost(server: Server, fixtures: Fixtures, context: Context,
     token = consent_cost.partner_token(server, private, PUBLIC_BASE_URL)
     partner_headers = {"Authorization": f"Bearer {token}", "Accept": FHIR_JSON}
     calls = [Call("GET", f"/fhir/CareTeam?patient={r.patient_id}") for r in records]
+    rounds = max(plan.consent_rounds, targets.CONSENT_MIN_ROUNDS)
     measured = consent_cost.measure(
         server, calls, _headers(server), partner_headers,
         lambda headers: LoadSpec(server.port, calls, headers, 200, plan.duration, plan.warmup,
-                                 plan.processes, plan.threads), plan.rounds)
+                                 plan.processes, plan.threads), rounds)
     for title, result in measured.items():
         results.load[title] = _checked(result, context.log, f"{results.label} {title}")
+    return ConsentSetup(private, calls)
 
 
 def _create_calls(fixtures: Fixtures, records: list[dataset.Record]) -> list[Call]:
@@ -241,9 +291,10 @@ def _capture(server: Server, call: Call) -> floor.Captured:
     return floor.Captured(status, kept, body)
 
 
-def _measure(server: Server, calls: list[Call], expect: int, plan: Plan, log: Log, title: str,
-             body: bool = False) -> LoadResult:
-    return _checked(run_load(_spec(server, calls, expect, plan, body)), log, title)
+def slice_ratios(ours: LoadResult, reference: LoadResult) -> list[float]:
+    """p50 of each of ``ours``' slices over the same round's slice of ``reference``, minus 1."""
+    return [mine.latency.p50 / theirs.latency.p50 - 1
+            for mine, theirs in zip(ours.slices, reference.slices, strict=True)]
 
 
 def _checked(result: LoadResult, log: Log, title: str) -> LoadResult:
@@ -256,8 +307,9 @@ def _checked(result: LoadResult, log: Log, title: str) -> LoadResult:
 
 
 def _analyse(database: Database, fixtures: Fixtures, context: Context,
-             results: DatabaseResults) -> None:
-    """Query plans of both searches, and a profile of each request kind that missed a target.
+             results: DatabaseResults, consent: ConsentSetup | None = None) -> None:
+    """Query plans of both searches, and a profile of each request kind that missed a target
+    (the partner's consent-checked search included, with a token of its own).
 
     Runs last, so everything is measured with the large dataset stored."""
     token = "bench-profile-key-of-32-characters"
@@ -274,6 +326,21 @@ def _analyse(database: Database, fixtures: Fixtures, context: Context,
             results.profiles.append(profile_requests(
                 app, f"{results.label}: {title} in process ({stored})", calls,
                 {**headers, **extra}, expect, max(2.0, context.plan.duration / 4)))
+        if consent is not None and not consent_met(results.consent_cost(),
+                                                   results.consent_slices()):
+            answer = app.test_client().post(
+                "/auth/token", data=consent_cost.token_form(consent.private_jwk,
+                                                            PUBLIC_BASE_URL),
+                content_type=consent_cost.FORM)
+            if answer.status_code != 200:
+                raise RuntimeError(f"the benchmark partner got no token in process: "
+                                   f"{answer.status_code} {answer.get_data()[:300]!r}")
+            partner = {"Authorization": f"Bearer {answer.get_json()['access_token']}",
+                       "Accept": FHIR_JSON}
+            results.profiles.append(profile_requests(
+                app, f"{results.label}: GET CareTeam?patient as the partner (consent checked) "
+                     f"in process ({stored})", consent.calls, partner, 200,
+                max(2.0, context.plan.duration / 4)))
     finally:
         app.extensions["gateway"].engine.dispose()
 
@@ -292,7 +359,8 @@ def _missed(fixtures: Fixtures, context: Context, results: DatabaseResults,
         if slow or (name == "CareTeam?patient"
                     and results.ratio("search", "search floor") < targets.SEARCH_TARGET):
             missed[f"GET {name}"] = (batch, 200, {})
-    if results.load["create"].throughput / context.reference_rate < targets.VALIDATE_TARGET:
+    if ("create floor" not in results.load
+            or results.ratio("create", "create floor") < targets.CREATE_TARGET):
         missed["POST CareTeam"] = (_create_calls(fixtures, records[:500]), 201,
                                    {"Content-Type": FHIR_JSON})
     return missed
