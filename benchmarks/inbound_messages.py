@@ -1050,7 +1050,7 @@ def resend(transport: TransportResults, originals: list[Sent],
     after = _footprint(engine)
     accounted = len(originals)
     expected = {**before, **{key: before[key] + accounted for key in (
-        "resource (AuditEvent)", "resource_version (AuditEvent)", "audit_chain")}}
+        "journal (AuditEvent)", "audit chain events")}}
     transport.resent = len(originals)
     transport.resend_same = same and after == expected
     if not same:
@@ -1063,16 +1063,17 @@ def resend(transport: TransportResults, originals: list[Sent],
 
 
 def _footprint(engine: Engine) -> dict[str, int]:
-    """Rows per table; AuditEvents (and their versions) counted apart."""
+    """Rows per table; AuditEvents (the journal) and the events the audit chain covers
+    counted apart."""
     with engine.connect() as connection:
         counts = {table: int(connection.execute(text(
             f"SELECT count(*) FROM {table}")).scalar_one())
-            for table in ("inbound_message", "match_review", "audit_chain", "delivery")}
-        for table in ("resource", "resource_version"):
-            audit, other = connection.execute(text(
-                f"SELECT count(*) FILTER (WHERE resource_type = 'AuditEvent'), "
-                f"count(*) FILTER (WHERE resource_type <> 'AuditEvent') FROM {table}")).one()
-            counts[f"{table} (AuditEvent)"], counts[table] = int(audit), int(other)
+            for table in ("inbound_message", "match_review", "delivery", "resource",
+                          "resource_version")}
+        counts["journal (AuditEvent)"] = int(connection.execute(text(
+            "SELECT count(*) FROM journal WHERE resource_type = 'AuditEvent'")).scalar_one())
+        counts["audit chain events"] = int(connection.execute(text(
+            "SELECT coalesce(max(total), 0) FROM audit_batch")).scalar_one())
     return counts
 
 
