@@ -86,10 +86,10 @@ def _child_exit(_server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
-# How long a thread may hold the GIL while another waits (CPython's default is 5 ms). Each
-# request hands its AuditEvent to the worker's audit-writer thread and waits for the commit;
-# with 4 request threads busy, that writer waited up to 5 ms per hand-over for the GIL, and
-# requests queued behind it (measured: +45% p50 for a slightly costlier request kind under
+# How long a thread may hold the GIL while another waits (CPython's default is 5 ms). Requests
+# wait on one another for their AuditEvents' group commit (audit/writer.py); with 4 request
+# threads busy, a woken request waited up to 5 ms for the GIL, and requests queued behind it
+# (measured with the earlier writer thread: +45% p50 for a slightly costlier request kind under
 # load on SQLite, +4% with 1 ms).
 GIL_SWITCH_INTERVAL_SECONDS = 0.001
 

@@ -70,3 +70,49 @@ def test_close_finishes_queued_writes_and_a_later_write_starts_again(app):
     assert chain.intact and chain.entries == 2  # both written, the first before close ended
     with pytest.raises(FhirError):
         state.audit_writer.write({"resourceType": "AuditEvent"})
+
+
+def test_a_request_that_waits_too_long_gives_up_without_stalling_the_others(app):
+    """The leader's batch is slow: a request that arrived after it was taken gives up after
+    the timeout (its answer is a 500), and the writer goes on serving later requests."""
+    import time
+    from contextlib import contextmanager
+
+    from gateway.audit.writer import AuditWriter
+
+    state = app.extensions["gateway"]
+    slow = threading.Event()
+
+    @contextmanager
+    def writing(requester):
+        with state.writing(requester) as repository:
+            yield repository
+            if slow.is_set():
+                slow.clear()
+                time.sleep(0.6)
+
+    writer = AuditWriter(writing, timeout=0.2)
+    slow.set()
+    results: dict[str, object] = {}
+
+    def write(name: str) -> None:
+        try:
+            results[name] = writer.write(partner_disclosure())
+        except TimeoutError as error:
+            results[name] = error
+
+    leader = threading.Thread(target=write, args=("leader",))
+    leader.start()
+    time.sleep(0.1)  # the leader's batch has been taken and is being written
+    follower = threading.Thread(target=write, args=("follower",))
+    follower.start()
+    follower.join()
+    leader.join()
+    assert isinstance(results["leader"], str)
+    # The follower either gave up (500) or was written by the leader's next turn: never hung.
+    assert isinstance(results["follower"], str | TimeoutError)
+    assert isinstance(writer.write(partner_disclosure()), str)
+    with state.session_factory() as session:
+        written = verify_chain(session)
+    assert written.intact
+    assert written.entries == 2 + isinstance(results["follower"], str)
