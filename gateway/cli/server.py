@@ -112,7 +112,13 @@ def _start_checkpointer(config: Config) -> subprocess.Popen[bytes] | None:
               help="SQLite file for the demo (default: var/demo.db, recreated)")
 def demo(host: str, port: int, db_path: Path | None) -> None:
     """Run the gateway on a fresh demo database loaded from fixtures/."""
-    from gateway.demo import add_demo_operators, add_r4_consent, prepare_demo, start_companions
+    from gateway.demo import (
+        add_console_data,
+        add_demo_operators,
+        add_r4_consent,
+        prepare_demo,
+        start_companions,
+    )
     from gateway.server import serve as run_server
 
     config = config_from_env()
@@ -123,6 +129,7 @@ def demo(host: str, port: int, db_path: Path | None) -> None:
                                             operator_keys=keys))
     summary = prepare_demo(config, db_path)
     r4_consent = add_r4_consent(config)
+    console_data = add_console_data(config)
     console_password = secrets.token_urlsafe(12)
     console_operators = add_demo_operators(config, console_password)
     companions = start_companions(config)
@@ -142,6 +149,7 @@ fhir-care-gateway demo
   console        http://{host}:{port}/console/  sign in as one of these operators, each with
                  the password {console_password}
 {operator_lines}
+                 it shows {console_data}
 
   token endpoint http://{host}:{port}/auth/token  (SMART Backend Services; demo partners and
                  their keys in fixtures/partners/)

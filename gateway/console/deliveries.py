@@ -66,8 +66,9 @@ def replay_delivery(seq: int) -> Response:
         raise PageError(409, f"Delivery {seq} is not a dead letter (any more): someone may "
                              f"have replayed it already. Nothing was changed.")
     audited("operation", note=f"console: dead letter {seq} replayed")
-    return redirect(url_for("console.deliveries", status=queue.DEAD,
-                            partner=request.form.get("partner", ""), replayed=seq), 303)
+    partner = request.form.get("partner", "")
+    return redirect(url_for("console.deliveries", status=queue.DEAD, replayed=seq,
+                            **({"partner": partner} if partner else {})), 303)
 
 
 def age_text(seconds: float) -> str:

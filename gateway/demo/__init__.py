@@ -92,6 +92,19 @@ def add_r4_consent(config: Config) -> str:
             f"gateway consents explain {patient} --partner {R4_CONSENT_PARTNER}")
 
 
+def add_console_data(config: Config) -> str:
+    """Referrals in different states, a match review and a dead letter, so every console page
+    has something on it (gateway/demo/console_examples.py); a line saying what was made."""
+    from gateway.app import create_app
+    from gateway.demo.console_examples import add_console_examples
+
+    state = create_app(config).extensions["gateway"]
+    try:
+        return add_console_examples(config, state)
+    finally:
+        state.close()
+
+
 DEMO_OPERATORS = (("demo-intake", "intake"), ("demo-case-manager", "case-manager"),
                   ("demo-privacy-officer", "privacy-officer"), ("demo-admin", "admin"))
 
