@@ -18,6 +18,7 @@ from gateway.console.fhir_pages import search_page
 from gateway.console.referral_data import concept_text, is_referral_task, person_name
 from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import Repository
+from gateway.mappings.codes import EXT_CONSENT_REVOKED
 from gateway.mappings.context import DEFAULT_MEDICAID_SYSTEM
 from gateway.mappings.ids import DEFAULT_IDENTIFIER_BASE
 
@@ -271,12 +272,18 @@ def _consent(consent: dict[str, Any], today: date, names: _Names) -> ConsentRow:
     period = provision.get("period") or {}
     status = str(consent.get("status", ""))
     end, start = _day(period.get("end")), _day(period.get("start"))
-    if status == "active" and end is not None and end < today:
+    revoked = next((str(e.get("valueDate", "")) for e in consent.get("extension", [])
+                    if e.get("url") == EXT_CONSENT_REVOKED), None)
+    if status == "rejected":
+        state = "declined"
+    elif revoked is not None:
+        state = "revoked"  # on the revocation date, the period's end
+    elif status in ("active", "inactive") and end is not None and end < today:
         state = "expired"
     elif status == "active" and start is not None and start > today:
         state = "not yet in force"
     elif status == "inactive":
-        state = "revoked"
+        state = "inactive"
     else:
         state = status
     recipients = tuple(names(a.get("reference")) for a in provision.get("actor", []))
