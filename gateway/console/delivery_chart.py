@@ -55,7 +55,7 @@ def hourly_chart(finished: list[tuple[str, datetime]], now: datetime, zone: Zone
     for index in range(hours):
         hour = start + timedelta(hours=index)
         x = LEFT + index * step
-        if hour.hour == 0 or index == 0:
+        if hour.hour == 0 or (index == 0 and hour.hour < 18):  # no label on a label
             labels.append((x, hour.strftime("%a %-d %b")))
         counted = counts.get(index, Counter())
         parts, y = [], float(HEIGHT - BOTTOM)

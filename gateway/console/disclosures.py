@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from datetime import datetime
 
 from flask import Response, render_template, request
@@ -25,8 +26,10 @@ from gateway.console.web import (
     zone,
 )
 from gateway.fhir.errors import FhirError
+from gateway.partners.registry import PartnerRegistry
 from gateway.workflows.consent_review import disclosure_preview
 
+LOCAL = "local"  # the partner kind of the agency's own case-management system
 CSV_COLUMNS = ("when", "partner", "partner organization", "what", "records", "purpose",
                "consents", "audit event")
 
@@ -40,7 +43,8 @@ def disclosures(patient_id: str) -> str:
     audited("search-type", note=f"console disclosures of Patient/{patient_id} "
                                 f"({len(rows)} disclosures)")
     return render_template("disclosures.html", who=who, views=views, rows=shown.items,
-                           page=shown.page, pages=shown.pages, total=shown.total)
+                           page=shown.page, pages=shown.pages, total=shown.total,
+                           names=_partner_names(), counted=counted)
 
 
 @bp.get("/consumers/<patient_id>/disclosures/print")
@@ -50,7 +54,7 @@ def disclosures_print(patient_id: str) -> str:
     audited("search-type", note=f"console accounting of disclosures of Patient/{patient_id}, "
                                 f"printable ({len(rows)})")
     return render_template("disclosures_print.html", who=who, rows=rows,
-                           made=datetime.now(zone()))
+                           made=datetime.now(zone()), names=_partner_names(), counted=counted)
 
 
 @bp.get("/consumers/<patient_id>/disclosures.csv")
@@ -74,6 +78,27 @@ def csv_values(row: EventRow) -> list[str]:
             " ".join(row.resources), row.purpose, " ".join(row.consents), row.id]
 
 
+def counted(references: tuple[str, ...]) -> str:
+    """``CarePlan 1, Goal 3``: what a disclosure held, by resource type."""
+    kinds = Counter(reference.partition("/")[0] for reference in references)
+    return ", ".join(f"{kind} {number}" for kind, number in sorted(kinds.items()))
+
+
+def _partner_names() -> dict[str, str]:
+    """Each partner's name by its Organization reference (the agent a disclosure names)."""
+    with state().session_factory() as session:
+        return {f"Organization/{p.organization}": p.name for p in PartnerRegistry(session).all()}
+
+
+def _outside(rows: list[EventRow]) -> list[EventRow]:
+    """Disclosures outside the agency: not those to its own case-management system (a
+    partner of kind "local", which receives intake records)."""
+    with state().session_factory() as session:
+        own = {f"Organization/{p.organization}" for p in PartnerRegistry(session).all()
+               if p.kind == LOCAL}
+    return [row for row in rows if row.recipient not in own]
+
+
 def _cell(value: str) -> str:
     # A spreadsheet runs a cell that starts with = + - @ as a formula: never from our data.
     return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
@@ -87,4 +112,5 @@ def _accounting(patient_id: str):  # noqa: ANN202 - (ConsumerRow, list[EventRow]
             if error.status in (404, 410):
                 raise not_found("consumer") from None
             raise
-        return consumer_row(patient), disclosures_of(repository, patient_id)
+        found = disclosures_of(repository, patient_id)
+    return consumer_row(patient), _outside(found)

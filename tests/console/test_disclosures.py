@@ -33,8 +33,8 @@ def clinic_read(client, demo_agency, get_token) -> list[str]:
 def test_a_partners_read_is_in_the_accounting(clinic_read, signed_in):
     page = signed_in("petra").get(PAGES[0]).get_data(as_text=True)
     assert "1 disclosure," in page
-    assert "pcp-cedar" in page and "Organization/e411416f-007c-534f-9378-1288d86a7403" in page
-    assert f"CareTeam/{clinic_read[0]}" in page
+    assert "Cedar Street Family Health" in page and "pcp-cedar" in page
+    assert "search: CareTeam 1" in page and f"CareTeam/{clinic_read[0]}" in page
     assert "Consent/" in page  # the consent the read relied on
 
 
