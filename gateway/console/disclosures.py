@@ -44,7 +44,7 @@ def disclosures(patient_id: str) -> str:
                                 f"({len(rows)} disclosures)")
     return render_template("disclosures.html", who=who, views=views, rows=shown.items,
                            page=shown.page, pages=shown.pages, total=shown.total,
-                           names=_partner_names(), counted=counted)
+                           names=_partner_names())
 
 
 @bp.get("/consumers/<patient_id>/disclosures/print")
@@ -54,7 +54,7 @@ def disclosures_print(patient_id: str) -> str:
     audited("search-type", note=f"console accounting of disclosures of Patient/{patient_id}, "
                                 f"printable ({len(rows)})")
     return render_template("disclosures_print.html", who=who, rows=rows,
-                           made=datetime.now(zone()), names=_partner_names(), counted=counted)
+                           made=datetime.now(zone()), names=_partner_names())
 
 
 @bp.get("/consumers/<patient_id>/disclosures.csv")
@@ -78,6 +78,7 @@ def csv_values(row: EventRow) -> list[str]:
             " ".join(row.resources), row.purpose, " ".join(row.consents), row.id]
 
 
+@bp.app_template_global("counted")
 def counted(references: tuple[str, ...]) -> str:
     """``CarePlan 1, Goal 3``: what a disclosure held, by resource type."""
     kinds = Counter(reference.partition("/")[0] for reference in references)
