@@ -144,7 +144,8 @@ def consumer_page(repository: Repository, patient_id: str, today: date) -> Consu
     for team in by_type["CareTeam"]:
         page.team += [_member(p, names) for p in team.get("participant", [])]
         page.team_versions += _team_history(repository, team, names)
-    page.team.sort(key=lambda m: (not m.current, m.end != "", m.end or "", m.start), reverse=False)
+    # The current case manager first, then present members, then past ones, latest first.
+    page.team.sort(key=lambda m: (not m.current, m.end != "", _negated(m.end), m.start))
     goals = {f"Goal/{g['id']}": g for g in by_type["Goal"]}
     for plan in sorted(by_type["CarePlan"], key=lambda p: (p.get("period") or {}).get(
             "start", ""), reverse=True):
@@ -165,7 +166,7 @@ def consumer_page(repository: Repository, patient_id: str, today: date) -> Consu
     page.change_requests.sort(key=lambda c: c.requested_on, reverse=True)
     page.due.sort(key=lambda d: (d.due_on or date.max))
     page.consents = sorted((_consent(c, today, names) for c in by_type["Consent"]),
-                           key=lambda c: (c.state != "active", c.start), reverse=False)
+                           key=lambda c: (c.state != "active", _negated(c.start)))
     return page
 
 
@@ -303,3 +304,8 @@ def _day(value: object) -> date | None:
         return date.fromisoformat(value[:10])
     except ValueError:
         return None
+
+
+def _negated(day: str) -> tuple[int, ...]:
+    """A sort key that puts later ``YYYY-MM-DD`` dates first."""
+    return tuple(-ord(c) for c in day)

@@ -12,9 +12,12 @@ from werkzeug.wrappers import Response
 from gateway.console import roles
 from gateway.console.delivery_chart import hourly_chart
 from gateway.console.paging import paged
-from gateway.console.web import PageError, audited, bp, require, state, zone
+from gateway.console.referral_data import person_name
+from gateway.console.web import PageError, audited, bp, principal, require, state, zone
 from gateway.db.engine import begin_write
 from gateway.delivery import queue
+from gateway.fhir.errors import FhirError
+from gateway.fhir.repository import Repository
 from gateway.partners.registry import PartnerRegistry
 
 CHART_DAYS = 3
@@ -42,6 +45,8 @@ def deliveries() -> tuple[str, int]:
                                   newest_first=True)
         finished = queue.finished_since(session, now - timedelta(days=CHART_DAYS))
     shown = paged(listed, request.args.get("page"))
+    with state().reading(principal()) as repository:
+        people = consumer_names(repository, {d.patient_id for d in shown.items})
     done = request.args.get("replayed", "")
     message = (f"Delivery {done} is queued again; the worker sends it shortly."
                if done.isdigit() else None)
@@ -51,7 +56,7 @@ def deliveries() -> tuple[str, int]:
         partner=partner, rows=shown.items, page=shown.page, pages=shown.pages,
         total=shown.total, statuses=SHOWN_STATUSES, notices=notices, message=message,
         chart=hourly_chart(finished, now, zone(), CHART_DAYS), chart_days=CHART_DAYS,
-        now=now, capped=len(listed) >= LISTED), 200
+        now=now, capped=len(listed) >= LISTED, people=people), 200
 
 
 @bp.post("/deliveries/<int:seq>/replay")
@@ -69,6 +74,17 @@ def replay_delivery(seq: int) -> Response:
     partner = request.form.get("partner", "")
     return redirect(url_for("console.deliveries", status=queue.DEAD, replayed=seq,
                             **({"partner": partner} if partner else {})), 303)
+
+
+def consumer_names(repository: Repository, patient_ids: set[str]) -> dict[str, str]:
+    """The names of the consumers a page of deliveries is about (read as the operator)."""
+    names = {}
+    for patient_id in patient_ids:
+        try:
+            names[patient_id] = person_name(repository.read("Patient", patient_id).json())
+        except FhirError:
+            continue
+    return names
 
 
 def age_text(seconds: float) -> str:

@@ -333,9 +333,11 @@ def test_a_consumers_disclosure_report_lists_a_partners_read(demo):
     browser.shot("consumer")
     page.get_by_role("link", name="What partners see, and the disclosures").click()
     page.wait_for_url("**/disclosures")
-    row = page.locator("tbody tr").filter(has_text="pcp-cedar").first
-    assert row.is_visible() and "CareTeam/" in row.inner_text()
+    row = page.locator("tbody tr").filter(has_text="search: CareTeam 1").first
+    assert "Cedar Street Family Health" in row.inner_text()
     assert "Consent/" in row.inner_text()
+    row.get_by_text("which records").click()
+    assert row.get_by_text("CareTeam/").is_visible()
     browser.shot("disclosures")
     csv_text = page.request.get(demo["base"] + page.get_by_role(
         "link", name="Download as CSV").get_attribute("href")).text()
