@@ -15,6 +15,9 @@ from gateway.fhir.errors import FhirError
 
 TEXT = re.compile(r"^[^\x00-\x1f]{0,200}$")
 FORM = ("patient", "agent", "entity", "since", "until", "outcome")
+# The search parameter a refusal names -> the form field it came from.
+FIELD_OF = {"patient": "patient", "agent": "agent", "agent-name": "agent", "entity": "entity",
+            "date": "since", "outcome": "outcome"}
 
 
 @bp.get("/audit")
@@ -33,8 +36,8 @@ def audit_search() -> tuple[str, int]:
         except FhirError as error:
             if error.status != 400:
                 raise
-            errors["patient" if "patient" in str(error) else "agent" if "agent" in str(error)
-                   else "entity"] = f"The search could not be run: {error}"
+            parameter = str(error).partition(":")[0].strip()
+            errors[FIELD_OF.get(parameter, "patient")] = f"The search could not be run: {error}"
     audited("search-type", note=f"console audit search ({total if total is not None else 0} "
                                 f"found)" if not errors else "console audit search refused")
     pages = max(1, -(-(total or 0) // PAGE_SIZE))
