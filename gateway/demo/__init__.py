@@ -1,7 +1,9 @@
 """The demo: its database (fresh SQLite, migrated, loaded with the demo agency from fixtures/)
 and what runs beside the demo gateway.
 
-The package's other modules are the stand-in partner FHIR server that the demo runs for its
+``console_examples`` gives the demo's console something real on every page (referrals in
+different states, a match review, a dead letter). The package's other modules are the
+stand-in partner FHIR server that the demo runs for its
 partners and the delivery tests use: ``partner_server`` (``ReceivingFhirServer``), ``fhir_api``,
 ``fhir_store``, ``fhir_http``, ``faults``, and ``endpoints`` (``python -m gateway.demo.endpoints``).
 """
