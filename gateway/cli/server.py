@@ -6,6 +6,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 import click
@@ -134,6 +135,8 @@ def demo(host: str, port: int, db_path: Path | None) -> None:
     console_operators = add_demo_operators(config, console_password)
     companions = start_companions(config)
     base = config.fhir_base_url
+    console_lines = textwrap.fill(f"its pages show {console_data}", width=92,
+                                  initial_indent=" " * 17, subsequent_indent=" " * 17)
     operator_lines = "\n".join(f"                 {name:<22} {role}"
                                 for name, role in console_operators)
     partner_lines = "\n".join(f"                 {partner:<18} {where}"
@@ -149,7 +152,7 @@ fhir-care-gateway demo
   console        http://{host}:{port}/console/  sign in as one of these operators, each with
                  the password {console_password}
 {operator_lines}
-                 it shows {console_data}
+{console_lines}
 
   token endpoint http://{host}:{port}/auth/token  (SMART Backend Services; demo partners and
                  their keys in fixtures/partners/)
