@@ -19,6 +19,7 @@
     deliveries.py       the delivery queue per partner, dead letters and Replay;
                         delivery_chart.py: deliveries per hour as server-drawn SVG
     partners.py         the partner list, registration (partner_form.py), disable/enable
+    due_work.py         overdue assessments and plan reviews (the home page's figures)
     imports.py          recent imports and rejected records (import_data.py)
     audit_pages.py      AuditEvent search and the chain verification
     audit_trail.py      the console's only access to the audit trail (FHIR search of
@@ -37,6 +38,7 @@ from gateway.console import (
     consumers,
     deliveries,
     disclosures,
+    due_work,
     home,
     imports,
     matches,
@@ -47,4 +49,5 @@ from gateway.console import (
 from gateway.console.web import bp, error_page
 
 __all__ = ["bp", "error_page", "audit_pages", "consents", "consumers", "deliveries",
-           "disclosures", "home", "imports", "matches", "partners", "referrals", "signin"]
+           "disclosures", "due_work", "home", "imports", "matches", "partners", "referrals",
+           "signin"]

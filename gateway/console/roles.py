@@ -7,7 +7,8 @@ in README.md ("Operator roles") is this mapping in words.
     intake           the referral inbox and its actions (assignment too), the match review
                      queue (Link, New consumer), consumers, deliveries (read), imports
     case-manager     the referral inbox and its actions; the match review queue, read only;
-                     consumers (care team, plans, due Tasks, consents), deliveries (read)
+                     consumers (care team, plans, due Tasks, consents) and overdue work,
+                     deliveries (read)
     privacy-officer  consent problems, each consumer's disclosure preview and accounting of
                      disclosures, the audit trail and its verification (and, read-only, the
                      referral inbox, consumers and deliveries)

@@ -94,3 +94,23 @@ def test_an_unknown_consumer_is_a_page_saying_so(demo_agency, signed_in):
     answer = signed_in("carl").get(f"/console/consumers/{consumer('C-9999')}")
     assert answer.status_code == 404
     assert "There is no consumer here" in answer.get_data(as_text=True)
+
+
+def test_overdue_work_from_the_home_page(demo_agency, signed_in):
+    console = signed_in("carl")
+    home = console.get("/console/home").get_data(as_text=True)
+    assert "/console/due?kind=comprehensive-assessment" in home
+    page = console.get("/console/due?kind=comprehensive-assessment").get_data(as_text=True)
+    gerald = f"/console/consumers/{consumer('C-1009')}"
+    assert gerald in page and "Wed 14 Mar 2018" in page and "days overdue" in page
+    counts = re.search(r"Comprehensive assessment due \((\d+)\)", page)
+    assert counts and int(counts.group(1)) == page.count('<tr class="overdue">')
+    everything = console.get("/console/due").get_data(as_text=True)
+    assert gerald in everything
+    odd = console.get("/console/due?kind=nonsense").get_data(as_text=True)
+    assert "There is no such kind of due work" in odd
+
+
+def test_nothing_overdue_is_an_empty_state(signed_in):
+    page = signed_in("ines").get("/console/due").get_data(as_text=True)
+    assert "Nothing is overdue" in page
