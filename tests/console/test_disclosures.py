@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 
@@ -91,3 +92,14 @@ def test_an_unknown_consumer(demo_agency, signed_in):
     answer = signed_in("petra").get(f"/console/consumers/{fhir_id('consumer', 'C-9999')}"
                                     f"/disclosures.csv")
     assert answer.status_code == 404
+
+
+def test_times_are_in_the_agencys_time_zone(app, config, clinic_read, signed_in):
+    state = app.extensions["gateway"]
+    state.config = config.with_overrides(agency_timezone="America/Detroit")
+    rows = list(csv.DictReader(io.StringIO(signed_in("petra").get(PAGES[2]).get_data(
+        as_text=True))))
+    assert rows[0]["when"].endswith(("EST", "EDT"))
+    page = signed_in("petra").get(PAGES[0]).get_data(as_text=True)
+    assert "Times in America/Detroit." in page
+    assert re.search(r" E[SD]T</td>", page)
