@@ -12,6 +12,7 @@ from typing import Any
 from gateway.partners.registry import KINDS, OUTBOUND_METHODS, Partner, PartnerError, from_options
 
 ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 FIELDS = ("id", "type", "name", "organization", "fhir_base", "drop_folder", "auth", "token",
           "token_url", "client_id", "purposes", "resource_types", "hl7_facility",
           "mllp_sources", "hl7_timezone", "hl7_charset", "identifier_systems", "jwks_url",
@@ -39,6 +40,11 @@ def read_form(form: Mapping[str, str]) -> PartnerForm:
     values = {name: str(form.get(name, "")).strip() for name in FIELDS}
     result = PartnerForm(values)
     errors = result.errors
+    for name, value in values.items():
+        if CONTROL.search(value.replace("\n", "").replace("\r", "").replace("\t", "")):
+            errors[name] = "Remove the control characters from this field."
+    if errors:
+        return result
     if not values["id"]:
         errors["id"] = "Enter the partner's id (letters, digits, dots and dashes)."
     elif not ID.match(values["id"]):
