@@ -39,6 +39,7 @@ from gateway.console import (
     deliveries,
     disclosures,
     due_work,
+    held,
     home,
     imports,
     matches,
@@ -49,5 +50,5 @@ from gateway.console import (
 from gateway.console.web import bp, error_page
 
 __all__ = ["bp", "error_page", "audit_pages", "consents", "consumers", "deliveries",
-           "disclosures", "due_work", "home", "imports", "matches", "partners", "referrals",
-           "signin"]
+           "disclosures", "due_work", "held", "home", "imports", "matches", "partners",
+           "referrals", "signin"]

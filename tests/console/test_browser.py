@@ -359,7 +359,7 @@ def _every_page(demo: dict[str, Any]) -> dict[str, str]:
         "partners": "/console/partners", "imports": "/console/imports",
         "consent-problems": "/console/consents/problems", "audit": "/console/audit",
         "consumer-search-empty": "/console/consumers?q=Nobody+Here",
-        "overdue-work": "/console/due",
+        "overdue-work": "/console/due", "held-messages": "/console/held?show=all",
     }
 
 
