@@ -6,6 +6,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 import click
@@ -112,7 +113,13 @@ def _start_checkpointer(config: Config) -> subprocess.Popen[bytes] | None:
               help="SQLite file for the demo (default: var/demo.db, recreated)")
 def demo(host: str, port: int, db_path: Path | None) -> None:
     """Run the gateway on a fresh demo database loaded from fixtures/."""
-    from gateway.demo import add_demo_operators, add_r4_consent, prepare_demo, start_companions
+    from gateway.demo import (
+        add_console_data,
+        add_demo_operators,
+        add_r4_consent,
+        prepare_demo,
+        start_companions,
+    )
     from gateway.server import serve as run_server
 
     config = config_from_env()
@@ -123,10 +130,13 @@ def demo(host: str, port: int, db_path: Path | None) -> None:
                                             operator_keys=keys))
     summary = prepare_demo(config, db_path)
     r4_consent = add_r4_consent(config)
+    console_data = add_console_data(config)
     console_password = secrets.token_urlsafe(12)
     console_operators = add_demo_operators(config, console_password)
     companions = start_companions(config)
     base = config.fhir_base_url
+    console_lines = textwrap.fill(f"its pages show {console_data}", width=92,
+                                  initial_indent=" " * 17, subsequent_indent=" " * 17)
     operator_lines = "\n".join(f"                 {name:<22} {role}"
                                 for name, role in console_operators)
     partner_lines = "\n".join(f"                 {partner:<18} {where}"
@@ -142,6 +152,7 @@ fhir-care-gateway demo
   console        http://{host}:{port}/console/  sign in as one of these operators, each with
                  the password {console_password}
 {operator_lines}
+{console_lines}
 
   token endpoint http://{host}:{port}/auth/token  (SMART Backend Services; demo partners and
                  their keys in fixtures/partners/)

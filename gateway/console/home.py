@@ -2,25 +2,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 from flask import current_app, render_template, url_for
 from sqlalchemy import func, select
 
 from gateway.auth import SYSTEM
-from gateway.care.care_management import (
-    ANNUAL_REASSESSMENT,
-    COMPREHENSIVE_ASSESSMENT,
-    PLAN_REVIEW,
-)
-from gateway.care.tasks import DISPLAY, TASK_TYPE_SYSTEM
+from gateway.care.tasks import DISPLAY
 from gateway.console import roles
+from gateway.console.due_work import overdue_due_tasks
 from gateway.console.referral_data import URGENCY, urgency_of
 from gateway.console.web import audited, bp, require, signed_in, state, today
 from gateway.db.models import DeliveryRow, HeldMessageRow, MatchReviewRow
 from gateway.delivery.queue import DEAD
-from gateway.fhir import search
-from gateway.fhir.repository import Repository
 from gateway.workflows.consent_review import consent_problems
 from gateway.workflows.held_messages import HELD
 from gateway.workflows.match_review import OPEN
@@ -52,7 +45,7 @@ def home() -> str:
                url_for("console.referral_inbox", urgency=key) if may_see_referrals else None)
         for key, label in URGENCY.items()]
     with state().reading(SYSTEM) as repository:
-        due = _overdue_due_tasks(repository, day)
+        due = {kind: len(tasks) for kind, tasks in overdue_due_tasks(repository, day).items()}
     with state().session_factory() as session:
         matches = session.scalar(select(func.count()).select_from(MatchReviewRow)
                                  .where(MatchReviewRow.status == OPEN)) or 0
@@ -62,13 +55,16 @@ def home() -> str:
                               .where(HeldMessageRow.status == HELD)) or 0
     problems = len(consent_problems(state()))
     others = [
-        *[Figure(f"Overdue: {DISPLAY[kind].removesuffix(' due').lower()}", count, None,
+        *[Figure(f"Overdue: {DISPLAY[kind].removesuffix(' due').lower()}", count,
+                 _page("console.overdue_work", roles.CONSUMERS_VIEW, role, kind=kind),
                  "gateway workflows run")
           for kind, count in due.items()],
         Figure("Match reviews waiting", matches,
                _page("console.match_reviews", roles.MATCHES_VIEW, role), "gateway matches list"),
-        Figure("Dead letters", dead, None, "gateway deadletters list"),
-        Figure("Held HL7 messages", held, None, "gateway inbound held"),
+        Figure("Dead letters", dead, _page("console.deliveries", roles.DELIVERIES_VIEW, role),
+               "gateway deadletters list"),
+        Figure("Held HL7 messages", held, _page("console.held_page", roles.HELD_VIEW, role),
+               "gateway inbound held"),
         Figure("Consent problems", problems,
                _page("console.consent_problems_page", roles.CONSENTS_VIEW, role),
                "gateway consents problems"),
@@ -78,30 +74,8 @@ def home() -> str:
                            open_total=len(referrals), today=day)
 
 
-def _page(endpoint: str, permission: str, role: str) -> str | None:
+def _page(endpoint: str, permission: str, role: str, **args: str) -> str | None:
     """A link to the console page ``endpoint`` if it exists and ``role`` may open it."""
     if endpoint in current_app.view_functions and roles.allows(role, permission):
-        return url_for(endpoint)
+        return url_for(endpoint, **args)
     return None
-
-
-def _overdue_due_tasks(repository: Repository, day: date) -> dict[str, int]:
-    """Open due Tasks (assessments, plan reviews) past their due date, by kind."""
-    counts = {}
-    for kind in (COMPREHENSIVE_ASSESSMENT, ANNUAL_REASSESSMENT, PLAN_REVIEW):
-        request = search.parse_search(
-            "Task", [("code", f"{TASK_TYPE_SYSTEM}|{kind}"), ("status", "requested")],
-            repository.registry, lenient=False, default_count=1000, max_count=1000,
-            base_url=repository.base_url)
-        request.total_mode = "none"
-        rows = repository.search(request).rows
-        counts[kind] = sum(1 for row in rows if _past_due(row.json(), day))
-    return counts
-
-
-def _past_due(task: dict[str, object], day: date) -> bool:
-    end = ((task.get("restriction") or {}).get("period") or {}).get("end")  # type: ignore[union-attr]
-    try:
-        return isinstance(end, str) and date.fromisoformat(end[:10]) < day
-    except ValueError:
-        return False

@@ -7,6 +7,7 @@ from werkzeug.wrappers import Response
 from gateway.care.followup import OPEN_STATES
 from gateway.console import roles
 from gateway.console.referral_actions import DONE, Refused, actions_for, change_status
+from gateway.console.referral_assignment import assign, case_managers
 from gateway.console.referral_data import (
     URGENCY,
     InboxRow,
@@ -27,6 +28,7 @@ from gateway.console.web import (
 from gateway.workflows import referral_states
 
 PAGE_SIZE = 25
+ASSIGNED = "The referral is assigned."
 AGES = {"1": "received in the last day", "7": "in the last 7 days",
         "30": "in the last 30 days", "older": "more than 30 days ago"}
 
@@ -82,7 +84,26 @@ def referral_inbox() -> str:
 @require(roles.REFERRALS_VIEW)
 def referral(task_id: str) -> str:
     done = request.args.get("done", "")
-    return _referral_page(task_id, message=DONE.get(done))
+    return _referral_page(task_id, message=ASSIGNED if done == "assigned" else DONE.get(done))
+
+
+@bp.post("/referrals/<task_id>/owner")
+@require(roles.REFERRALS_ACT)
+def referral_owner(task_id: str) -> Response | tuple[str, int]:
+    chosen = request.form.get("owner", "")
+    try:
+        name = assign(state(), principal(), task_id, version=request.form.get("version", ""),
+                      practitioner_id=chosen)
+    except Refused as refused:
+        audited("update", note=f"console: assignment of referral Task/{task_id} refused: "
+                               f"{refused.message}"[:900])
+        errors = {"owner": refused.message} if refused.field else {}
+        page = _referral_page(task_id, error=None if refused.field else refused.message,
+                              errors=errors, form={"owner": {"owner": chosen}})
+        return page, refused.status
+    audited("update", note=f"console: referral Task/{task_id} assigned to {name}",
+            written=[f"Task/{task_id}"])
+    return redirect(url_for("console.referral", task_id=task_id, done="assigned"), 303)
 
 
 @bp.post("/referrals/<task_id>/status")
@@ -113,11 +134,13 @@ def _referral_page(task_id: str, *, message: str | None = None, error: str | Non
     day = today()
     with state().reading(principal()) as repository:
         found = referral_page(repository, task_id, day)
+        managers = case_managers(repository) if found is not None else []
     if found is None:
         raise not_found("referral")
     if g.get("console_interaction") is None:  # not already an action's refusal
         audited("read", note=f"console referral Task/{task_id}")
-    return render_template("referral.html", r=found, today=day,
+    return render_template("referral.html", r=found, today=day, case_managers=managers,
+                           open_states=OPEN_STATES,
                            actions=actions_for(found.status), message=message, error=error,
                            errors=errors or {}, form=form or {})
 

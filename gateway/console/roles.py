@@ -4,11 +4,17 @@ A role is a set of permissions; every console page and action names the one it n
 (``require``), and the navigation shows only what the signed-in operator may open. The table
 in README.md ("Operator roles") is this mapping in words.
 
-    intake           the referral inbox and its actions, the match review queue (Link,
-                     New consumer)
-    case-manager     the referral inbox and its actions; the match review queue, read only
-    privacy-officer  consent problems (and, read-only, the referral inbox)
-    admin            everything
+    intake           the referral inbox and its actions (assignment too), the match review
+                     queue (Link, New consumer), consumers, deliveries (read), imports,
+                     held HL7 messages (and replaying them)
+    case-manager     the referral inbox and its actions; the match review queue, read only;
+                     consumers (care team, plans, due Tasks, consents) and overdue work,
+                     deliveries (read)
+    privacy-officer  consent problems, each consumer's disclosure preview and accounting of
+                     disclosures, the audit trail and its verification (and, read-only, the
+                     referral inbox, consumers and deliveries)
+    admin            everything: also replaying dead letters and held messages, and
+                     registering, disabling and enabling partners
 """
 from __future__ import annotations
 
@@ -25,13 +31,28 @@ REFERRALS_ACT = "referrals:act"
 MATCHES_VIEW = "matches:view"
 MATCHES_DECIDE = "matches:decide"
 CONSENTS_VIEW = "consents:view"
+CONSUMERS_VIEW = "consumers:view"
+DISCLOSURES_VIEW = "disclosures:view"  # what partners see and were sent: the privacy officer's
+DELIVERIES_VIEW = "deliveries:view"
+DELIVERIES_REPLAY = "deliveries:replay"
+PARTNERS_VIEW = "partners:view"
+PARTNERS_MANAGE = "partners:manage"
+IMPORTS_VIEW = "imports:view"
+AUDIT_VIEW = "audit:view"
+HELD_VIEW = "held:view"  # HL7 v2 messages from senders not registered
+HELD_REPLAY = "held:replay"
 
 PERMISSIONS: Mapping[str, frozenset[str]] = MappingProxyType({
-    INTAKE: frozenset({HOME, REFERRALS_VIEW, REFERRALS_ACT, MATCHES_VIEW, MATCHES_DECIDE}),
-    CASE_MANAGER: frozenset({HOME, REFERRALS_VIEW, REFERRALS_ACT, MATCHES_VIEW}),
-    PRIVACY_OFFICER: frozenset({HOME, REFERRALS_VIEW, CONSENTS_VIEW}),
+    INTAKE: frozenset({HOME, REFERRALS_VIEW, REFERRALS_ACT, MATCHES_VIEW, MATCHES_DECIDE,
+                       CONSUMERS_VIEW, DELIVERIES_VIEW, IMPORTS_VIEW, HELD_VIEW, HELD_REPLAY}),
+    CASE_MANAGER: frozenset({HOME, REFERRALS_VIEW, REFERRALS_ACT, MATCHES_VIEW,
+                             CONSUMERS_VIEW, DELIVERIES_VIEW}),
+    PRIVACY_OFFICER: frozenset({HOME, REFERRALS_VIEW, CONSENTS_VIEW, CONSUMERS_VIEW,
+                                DISCLOSURES_VIEW, DELIVERIES_VIEW, PARTNERS_VIEW, AUDIT_VIEW}),
     ADMIN: frozenset({HOME, REFERRALS_VIEW, REFERRALS_ACT, MATCHES_VIEW, MATCHES_DECIDE,
-                      CONSENTS_VIEW}),
+                      CONSENTS_VIEW, CONSUMERS_VIEW, DISCLOSURES_VIEW, DELIVERIES_VIEW,
+                      DELIVERIES_REPLAY, PARTNERS_VIEW, PARTNERS_MANAGE, IMPORTS_VIEW,
+                      AUDIT_VIEW, HELD_VIEW, HELD_REPLAY}),
 })
 
 

@@ -28,6 +28,7 @@ from gateway.console import roles
 from gateway.console.sessions import EXPIRED, ConsoleSessions, SignedIn, same_token
 from gateway.db.engine import begin_write
 from gateway.fhir.errors import FhirError
+from gateway.fhir.repository import ID_PATTERN
 from gateway.state import GatewayState, gateway_state
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,14 @@ def load_session() -> Response | None:
         raise PageError(403, "This form could not be verified (its security token is missing "
                              "or out of date), so nothing was changed. Reload the page and "
                              "try again.")
+    # A record's id in the path is a FHIR id or names nothing (as the REST API checks); a
+    # partner's id (the registry's own) at least holds no control character.
+    for name, value in (request.view_args or {}).items():
+        if not (name.endswith("_id") and isinstance(value, str)):
+            continue
+        if not (ID_PATTERN.match(value) if name != "partner_id"
+                else value.isprintable() and len(value) <= 64):
+            raise not_found("such record")
     return None
 
 

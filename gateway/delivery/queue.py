@@ -125,11 +125,12 @@ class DeliveryView:
 
 
 def deliveries(session: Session, status: str, partner_id: str | None = None,
-               limit: int = 100) -> list[DeliveryView]:
+               limit: int = 100, newest_first: bool = False) -> list[DeliveryView]:
     query = (select(_d.c.seq, _d.c.partner_id, _d.c.patient_id, _d.c.status, _d.c.cause,
                     _d.c.attempts, _d.c.last_status, _d.c.last_error, _d.c.created_at,
                     _d.c.finished_at)
-             .where(_d.c.status == status).order_by(_d.c.seq).limit(limit))
+             .where(_d.c.status == status)
+             .order_by(_d.c.seq.desc() if newest_first else _d.c.seq).limit(limit))
     if partner_id:
         query = query.where(_d.c.partner_id == partner_id)
     return [DeliveryView(*row) for row in session.execute(query)]
@@ -190,3 +191,13 @@ def figures(session: Session, now: datetime) -> dict[str, QueueFigures]:
         result[partner] = QueueFigures(by_status.get(PENDING, 0), age, by_status)
     return result
 
+
+
+def finished_since(session: Session, since: datetime) -> list[tuple[str, datetime]]:
+    """(status, finished_at) of every delivery finished (sent, dead, withheld) since
+    ``since``, oldest first: what a chart of deliveries per hour counts."""
+    query = (select(_d.c.status, _d.c.finished_at)
+             .where(_d.c.finished_at.is_not(None), _d.c.finished_at >= since,
+                    _d.c.status != PENDING)
+             .order_by(_d.c.finished_at))
+    return [(status, moment) for status, moment in session.execute(query)]

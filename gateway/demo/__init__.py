@@ -1,7 +1,9 @@
 """The demo: its database (fresh SQLite, migrated, loaded with the demo agency from fixtures/)
 and what runs beside the demo gateway.
 
-The package's other modules are the stand-in partner FHIR server that the demo runs for its
+``console_examples`` gives the demo's console something real on every page (referrals in
+different states, a match review, a dead letter). The package's other modules are the
+stand-in partner FHIR server that the demo runs for its
 partners and the delivery tests use: ``partner_server`` (``ReceivingFhirServer``), ``fhir_api``,
 ``fhir_store``, ``fhir_http``, ``faults``, and ``endpoints`` (``python -m gateway.demo.endpoints``).
 """
@@ -90,6 +92,19 @@ def add_r4_consent(config: Config) -> str:
             f"of ServiceRequest): {R4_CONSENT_PARTNER} sees {len(view.sees)} of "
             f"{R4_CONSENT_CONSUMER}'s records ({', '.join(kinds)}); "
             f"gateway consents explain {patient} --partner {R4_CONSENT_PARTNER}")
+
+
+def add_console_data(config: Config) -> str:
+    """Referrals in different states, a match review and a dead letter, so every console page
+    has something on it (gateway/demo/console_examples.py); a line saying what was made."""
+    from gateway.app import create_app
+    from gateway.demo.console_examples import add_console_examples
+
+    state = create_app(config).extensions["gateway"]
+    try:
+        return add_console_examples(config, state)
+    finally:
+        state.close()
 
 
 DEMO_OPERATORS = (("demo-intake", "intake"), ("demo-case-manager", "case-manager"),

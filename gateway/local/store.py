@@ -163,3 +163,11 @@ class LocalRecordStore:
 
 def _stored(row: Any) -> StoredRecord:
     return StoredRecord(row.pk, row.content_hash, row.content)
+
+
+def recently_imported(session: Session, limit: int = 5000) -> list[tuple[str, datetime]]:
+    """(record type, when accepted) of the last ``limit`` records accepted, newest first:
+    what the console groups into recent imports."""
+    rows = session.execute(select(LocalRecordRow.record_type, LocalRecordRow.imported_at)
+                           .order_by(LocalRecordRow.imported_at.desc()).limit(limit))
+    return [(record_type, moment) for record_type, moment in rows]

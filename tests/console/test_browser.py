@@ -2,10 +2,13 @@
 ``gateway demo`` running as a real process on 127.0.0.1.
 
 A hospital's Da Vinci discharge arrives by $process-message and is worked to completion in
-the browser; a case manager cannot open the privacy officer's pages; no page logs a
-JavaScript error or a failed request; every page is saved as a screenshot (the test's tmp
-dir). Without chromium these tests skip, unless GATEWAY_REQUIRE_BROWSER=1 (CI), when they
-fail.
+the browser; an uncertain match is linked; a dead letter is replayed; a consumer's disclosure
+report lists a partner's read made through the FHIR API; a case manager cannot open the
+privacy officer's pages; every page is opened (and every console link on it followed) with
+no JavaScript error, failed request or dead link, at 1280 px and at tablet width; every page
+is saved as a screenshot in docs/console/ (SCREENSHOTS; the PNGs README shows are committed,
+the others are ignored by docs/console/.gitignore). Without chromium these tests skip, unless
+GATEWAY_REQUIRE_BROWSER=1 (CI), when they fail.
 """
 from __future__ import annotations
 
@@ -22,10 +25,13 @@ import pytest
 import requests
 
 from gateway.config import browser_required
+from gateway.mappings.ids import fhir_id
 from tests.inbound.conftest import variant
 from tests.test_demo_deliveries import DAVINCI_EXAMPLE, GATEWAY, KEY, free_port, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+ELENA = fhir_id("consumer", "C-1001")
 DESKTOP = {"width": 1280, "height": 900}
 TABLET = {"width": 820, "height": 1180}
 
@@ -65,8 +71,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         assert password, banner
         runner = sync_playwright().start()
         browser = runner.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        shots = tmp / "screenshots"
-        shots.mkdir()
+        shots = SCREENSHOTS
+        shots.mkdir(parents=True, exist_ok=True)
         yield {"base": base, "password": password.group(1), "browser": browser,
                "shots": shots, "tmp": tmp}
         browser.close()
@@ -129,8 +135,12 @@ class Watched:
 
 
 def hospital_token(demo: dict[str, Any]) -> str:
-    return subprocess.run([GATEWAY, "partners", "token", "hospital-stbrigid", "--url",
-                            demo["base"], "--scope", "system/Task.read", "--token-only"],
+    return partner_token(demo, "hospital-stbrigid", "system/Task.read")
+
+
+def partner_token(demo: dict[str, Any], partner: str, scope: str) -> str:
+    return subprocess.run([GATEWAY, "partners", "token", partner, "--url",
+                            demo["base"], "--scope", scope, "--token-only"],
                            capture_output=True, text=True, timeout=60, check=True,
                            env={**os.environ, "GATEWAY_DATABASE_URL":
                                 f"sqlite:///{demo['tmp'] / 'demo.db'}"}).stdout.strip()
@@ -239,12 +249,21 @@ def test_an_uncertain_match_is_linked_in_the_browser(demo):
 def test_a_case_manager_cannot_open_the_privacy_officers_pages(demo):
     browser = Watched(demo)
     browser.sign_in("demo-case-manager")
-    assert browser.page.get_by_role("link", name="Consent problems").count() == 0
+    for name in ("Consent problems", "Audit"):
+        assert browser.page.get_by_role("link", name=name, exact=True).count() == 0
     browser.expected_status = {403}
-    answer = browser.goto("/console/consents/problems")
-    assert answer.status == 403
-    assert browser.page.get_by_text("Your role does not allow this page").is_visible()
+    for path in ("/console/consents/problems", "/console/audit",
+                 f"/console/consumers/{ELENA}/disclosures",
+                 f"/console/consumers/{ELENA}/disclosures/print",
+                 f"/console/consumers/{ELENA}/disclosures.csv"):
+        answer = browser.goto(path)
+        assert answer.status == 403, path
+        assert browser.page.get_by_text("Your role does not allow this page").is_visible()
     browser.shot("refused")
+    # Their own consumer page offers no way there either.
+    browser.expected_status = set()
+    browser.goto(f"/console/consumers/{ELENA}")
+    assert browser.page.get_by_role("link", name="What partners see").count() == 0
     browser.close()
 
     officer = Watched(demo)
@@ -268,4 +287,120 @@ def test_a_wrong_password_and_an_unknown_page_read_clearly(demo):
     browser.sign_in("demo-admin")
     browser.goto("/console/no-such-page")
     assert browser.page.get_by_text("There is no such page.").is_visible()
+    browser.close()
+
+
+def test_a_dead_letter_is_replayed_in_the_browser(demo):
+    browser = Watched(demo)
+    page = browser.page
+    browser.sign_in("demo-admin")
+    page.get_by_role("link", name="Dead letters").click()  # from the home page
+    page.wait_for_url("**/console/deliveries")
+    assert page.get_by_text("Service Unavailable").first.is_visible()
+    assert page.locator("svg.chart, p.empty").first.is_visible()
+    browser.shot("deliveries")
+    row = page.locator("tbody tr", has=page.get_by_role("button", name="Replay")).first
+    seq = row.locator("td").first.inner_text()
+    row.get_by_role("button", name="Replay").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("status").filter(
+        has_text=f"Delivery {seq} is queued again").is_visible()
+    browser.shot("deliveries-replayed")
+    # The worker of `gateway demo` sends it to the demo clinic.
+    wait_for(lambda: any(d["id"] == int(seq) for d in requests.get(
+        f"{demo['base']}/admin/deliveries?status=sent", timeout=5,
+        headers={"Authorization": f"Bearer {KEY}"}).json()["deliveries"]), 60,
+        "the replayed delivery to be sent")
+    browser.close()
+
+
+def test_a_consumers_disclosure_report_lists_a_partners_read(demo):
+    token = partner_token(demo, "pcp-cedar", "system/CareTeam.read")
+    answer = requests.get(f"{demo['base']}/fhir/CareTeam", params={"patient": ELENA},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert answer.status_code == 200 and answer.json().get("entry"), answer.text
+    browser = Watched(demo)
+    page = browser.page
+    browser.sign_in("demo-privacy-officer")
+    page.get_by_role("link", name="Consumers", exact=True).click()
+    page.get_by_label("Name, consumer id, agency number or Medicaid id").fill("Martínez")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_load_state()
+    browser.shot("consumer-search")
+    page.get_by_role("link", name="Elena Rosa Martínez").click()
+    page.wait_for_url(f"**/console/consumers/{ELENA}")
+    assert page.get_by_text("current CSM/SC").is_visible()
+    browser.shot("consumer")
+    page.get_by_role("link", name="What partners see, and the disclosures").click()
+    page.wait_for_url("**/disclosures")
+    row = page.locator("tbody tr").filter(has_text="search: CareTeam 1").first
+    assert "Cedar Street Family Health" in row.inner_text()
+    assert "Consent/" in row.inner_text()
+    row.get_by_text("which records").click()
+    assert row.get_by_text("CareTeam/").is_visible()
+    browser.shot("disclosures")
+    csv_text = page.request.get(demo["base"] + page.get_by_role(
+        "link", name="Download as CSV").get_attribute("href")).text()
+    assert csv_text.startswith("when,partner,") and "pcp-cedar" in csv_text
+    page.get_by_role("link", name="Printable page for the consumer").click()
+    page.wait_for_url("**/disclosures/print")
+    assert page.get_by_role("cell", name="pcp-cedar").first.is_visible()
+    browser.shot("disclosures-print")
+    browser.close()
+
+
+# Every page of the console, as the administrator (who may open them all), by path.
+def _every_page(demo: dict[str, Any]) -> dict[str, str]:
+    return {
+        "home": "/console/home", "referral-inbox-all": "/console/referrals?status=all",
+        "match-reviews": "/console/matches", "consumers": "/console/consumers",
+        "consumer-gerald": f"/console/consumers/{fhir_id('consumer', 'C-1009')}",
+        "deliveries-pending": "/console/deliveries?status=pending",
+        "partners": "/console/partners", "imports": "/console/imports",
+        "consent-problems": "/console/consents/problems", "audit": "/console/audit",
+        "consumer-search-empty": "/console/consumers?q=Nobody+Here",
+        "overdue-work": "/console/due", "held-messages": "/console/held?show=all",
+    }
+
+
+def test_every_page_opens_without_errors_or_dead_links(demo):
+    browser = Watched(demo)
+    page = browser.page
+    browser.sign_in("demo-admin")
+    links: set[str] = set()
+    for name, path in _every_page(demo).items():
+        answer = browser.goto(path)
+        assert answer.status == 200, path
+        browser.shot(name)
+        links.update(page.eval_on_selector_all(
+            "a[href^='/console/']", "nodes => nodes.map(n => n.getAttribute('href'))"))
+    # A referral's page, a match review, the audit chain verified.
+    browser.goto("/console/referrals")
+    page.locator("tbody tr a").first.click()
+    page.wait_for_url("**/console/referrals/*")
+    assert page.get_by_role("heading", name="Assigned to").is_visible()
+    browser.shot("referral")
+    browser.goto("/console/audit")
+    page.get_by_role("button", name="Verify the audit chain").click()
+    page.wait_for_load_state()
+    assert page.get_by_text("The audit chain is intact").is_visible()
+    browser.shot("audit-verified")
+    # Keyboard: from the skip link, Tab reaches the page's first form field.
+    browser.goto("/console/partners")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the skip link moves focus to the content
+    page.get_by_label("Id", exact=True).focus()
+    assert page.evaluate("document.activeElement.id") == "id"
+    dead = []
+    for link in sorted(links):
+        if "sign-out" in link:
+            continue
+        status = page.request.get(demo["base"] + link).status
+        if status >= 400:
+            dead.append(f"{link}: {status}")
+    assert dead == [], dead
+    page.set_viewport_size(TABLET)
+    for name in ("home", "deliveries-pending", "partners", "consumer-gerald", "audit"):
+        browser.goto(_every_page(demo)[name])
+        browser.shot(f"{name}-tablet")
     browser.close()
