@@ -121,3 +121,18 @@ def auth() -> dict[str, str]:
 @pytest.fixture
 def session_factory(app: Flask):  # type: ignore[no-untyped-def]
     return app.extensions["gateway"].session_factory
+
+
+@pytest.fixture
+def gateway_cli(config: Config):
+    """Run a ``gateway`` command against the test's database (click's CliRunner)."""
+    from click.testing import CliRunner
+
+    from gateway.cli import cli
+
+    env = {"GATEWAY_DATABASE_URL": config.database_url, "GATEWAY_VAR_DIR": str(config.var_dir),
+           "GATEWAY_BASE_URL": config.base_url}
+
+    def run(*args: str):
+        return CliRunner().invoke(cli, list(args), env=env)
+    return run

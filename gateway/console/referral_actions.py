@@ -20,6 +20,8 @@ from typing import Any
 from gateway.auth import Principal
 from gateway.console.referral_data import discharged_on, is_referral_task
 from gateway.fhir.errors import FhirError
+from gateway.fhir.repository import Repository
+from gateway.fhir.versions import StoredResource
 from gateway.state import GatewayState
 from gateway.workflows import referral_states
 
@@ -96,21 +98,32 @@ def check_form(to: str, form: dict[str, str], today: date, discharged: date | No
     return errors
 
 
+def expected_version(version: str) -> int:
+    """The referral version a form was made for (Refused, 400, if it names none)."""
+    try:
+        return int(version)
+    except ValueError:
+        raise Refused("The form did not say which version of the referral it was for; "
+                      "reload the page and try again.", 400) from None
+
+
+def referral_of(repository: Repository, task_id: str) -> tuple[StoredResource, dict]:
+    """Referral ``task_id`` as stored and as JSON (Refused, 404, if the Task is none)."""
+    stored = repository.read("Task", task_id)
+    task = stored.json()
+    if not is_referral_task(task):
+        raise Refused("This Task is not a referral.", 404)
+    return stored, task
+
+
 def change_status(state: GatewayState, operator: Principal, task_id: str, *, version: str,
                   to: str, form: dict[str, str], today: date) -> str:
     """Move referral ``task_id`` to ``to`` if it is still at ``version``; the status it is
     in after. Raises Refused (nothing written) otherwise."""
-    try:
-        expected = int(version)
-    except ValueError:
-        raise Refused("The form did not say which version of the referral it was for; "
-                      "reload the page and try again.", 400) from None
+    expected = expected_version(version)
     try:
         with state.writing(operator) as repository:
-            stored = repository.read("Task", task_id)
-            task = stored.json()
-            if not is_referral_task(task):
-                raise Refused("This Task is not a referral.", 404)
+            stored, task = referral_of(repository, task_id)
             current = str(task.get("status", ""))
             if stored.version_id != expected:
                 raise Refused(f"Someone else changed this referral while you had it open (it "

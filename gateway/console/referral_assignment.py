@@ -17,8 +17,8 @@ from gateway.auth import Principal
 from gateway.care.care_management import RESPONSIBLE_ROLES
 from gateway.care.followup import OPEN_STATES
 from gateway.console.fhir_pages import search_all
-from gateway.console.referral_actions import Refused
-from gateway.console.referral_data import is_referral_task, person_name
+from gateway.console.referral_actions import Refused, expected_version, referral_of
+from gateway.console.referral_data import person_name
 from gateway.fhir.errors import FhirError
 from gateway.fhir.repository import Repository
 from gateway.mappings.ids import DEFAULT_IDENTIFIER_BASE
@@ -63,17 +63,10 @@ def assign(state: GatewayState, operator: Principal, task_id: str, *, version: s
            practitioner_id: str) -> str:
     """Make the case manager ``practitioner_id`` the owner of referral ``task_id`` if it is
     still at ``version``; their name. Raises Refused (nothing written) otherwise."""
-    try:
-        expected = int(version)
-    except ValueError:
-        raise Refused("The form did not say which version of the referral it was for; "
-                      "reload the page and try again.", 400) from None
+    expected = expected_version(version)
     try:
         with state.writing(operator) as repository:
-            stored = repository.read("Task", task_id)
-            task = stored.json()
-            if not is_referral_task(task):
-                raise Refused("This Task is not a referral.", 404)
+            stored, task = referral_of(repository, task_id)
             if stored.version_id != expected:
                 raise Refused("Someone else changed this referral while you had it open. "
                               "Nothing was changed; check it below and assign again if you "

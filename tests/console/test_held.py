@@ -5,24 +5,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from click.testing import CliRunner
-
-from gateway.cli import cli
 from tests.console.conftest import hidden
 from tests.inbound.test_hl7_held import MERCY, register_mercy, send_over_mllp
 from tests.inbound.test_hl7_inbound import fields, sample
 from tests.inbound.test_process_message import referral_tasks
-
-
-@pytest.fixture
-def gateway_cli(config):
-    env = {"GATEWAY_DATABASE_URL": config.database_url, "GATEWAY_VAR_DIR": str(config.var_dir),
-           "GATEWAY_BASE_URL": config.base_url}
-
-    def run(*args: str):
-        return CliRunner().invoke(cli, list(args), env=env)
-    return run
 
 
 def held_id(page: str) -> int:

@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select
 
 from gateway.adapters import hl7v2, mllp
-from gateway.cli import cli
 from gateway.db.models import InboundMessageRow
 from gateway.partners.registry import PartnerError, hl7_endpoints
 from gateway.workflows.hl7_messages import receive_hl7
@@ -20,16 +18,6 @@ from tests.inbound.test_process_message import referral_tasks
 MERCY = "adt-a03-v2.3.1-newlines.hl7"  # MSH-4 MERCYGEN: no partner registers it
 MERCY_A04 = "adt-a04-v2.3.1-registration.hl7"  # also MERCYGEN
 WRONG_CHARSET = "wrong-msh18-adt-a03-v2.5.1-latin1.hl7"  # says UTF-8, is ISO 8859-1
-
-
-@pytest.fixture
-def gateway_cli(config):
-    env = {"GATEWAY_DATABASE_URL": config.database_url, "GATEWAY_VAR_DIR": str(config.var_dir),
-           "GATEWAY_BASE_URL": config.base_url}
-
-    def run(*args: str):
-        return CliRunner().invoke(cli, list(args), env=env)
-    return run
 
 
 def send_over_mllp(app, *messages: bytes) -> list[bytes]:
