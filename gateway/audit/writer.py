@@ -24,7 +24,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from gateway.audit.log import record_own
+from gateway.audit.log import record
 from gateway.auth import SYSTEM, Principal
 from gateway.fhir.repository import Repository
 
@@ -121,12 +121,12 @@ class AuditWriter:
             with self.writing(SYSTEM) as repository:
                 # The batch's journal entries in one statement (and one per index table).
                 repository.journal.defer()
-                ids = [record_own(repository, ticket.event) for ticket in batch]
+                ids = [record(repository, ticket.event) for ticket in batch]
         except Exception:  # noqa: BLE001 - retried one by one below
             for ticket in batch:
                 try:
                     with self.writing(SYSTEM) as repository:
-                        audit_event_id = record_own(repository, ticket.event)
+                        audit_event_id = record(repository, ticket.event)
                 except Exception as error:  # noqa: BLE001 - the request answers 500
                     ticket.finish(None, error)
                 else:  # committed: only now may the request go on as audited

@@ -26,7 +26,7 @@ from gateway.adapters import court, hospital, intake, primary_care, school, subs
 from gateway.adapters.payload import DeliveryContext, Payload
 from gateway.adapters.records import ConsumerRecords
 from gateway.audit.events import disclosure_event
-from gateway.audit.log import record_own
+from gateway.audit.log import record
 from gateway.auth import SYSTEM, Disclosures
 from gateway.db.engine import begin_write
 from gateway.delivery import queue
@@ -251,7 +251,7 @@ class DeliveryWorker:
                 if outcome.kind == "sent":
                     if not queue.mark_sent(session, claimed, self.name, now, status):
                         outcome.kind = "sent-superseded"
-                    record_own(repository, self._audit_event(outcome, now))
+                    record(repository, self._audit_event(outcome, now))
                 elif outcome.kind == "retry":
                     assert outcome.next_attempt_at is not None
                     queue.mark_retry(session, claimed, self.name, outcome.next_attempt_at,
@@ -260,7 +260,7 @@ class DeliveryWorker:
                     queue.mark_finished(session, claimed, self.name, outcome.kind, now, status,
                                         outcome.reason, attempted=outcome.kind == "dead")
                     if outcome.kind == "dead" and outcome.payload is not None:
-                        record_own(repository, self._audit_event(outcome, now))
+                        record(repository, self._audit_event(outcome, now))
                 else:
                     queue.release(session, claimed, self.name, outcome.next_attempt_at or now)
 

@@ -33,7 +33,7 @@ from gateway.adapters.adt_event import REFERRAL, AdtEvent
 from gateway.adapters.intake import ensure_registered
 from gateway.adapters.outbound import GATEWAY_TAGS
 from gateway.audit.events import disclosure_event
-from gateway.audit.log import record_own
+from gateway.audit.log import record
 from gateway.auth import SYSTEM
 from gateway.local.store import LocalRecordStore
 from gateway.local.translate import translator_for
@@ -95,7 +95,7 @@ def take_referral(state: GatewayState, partner: Partner, task: dict[str, Any],
                 current = repository.read("Task", task["id"]).json()
                 current["businessStatus"] = AWAITING_REVIEW
                 repository.update("Task", task["id"], without_version_meta(current))
-        record_own(repository, disclosure_event(
+        record(repository, disclosure_event(
             requester_kind="partner", requester_name=partner.id,
             requester_organization=partner.organization, purpose="TREAT",
             interaction="inbound", action="C", outcome="permit",

@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.adapters.adt_event import AdtEvent
 from gateway.adapters.intake import ensure_registered
 from gateway.audit.events import disclosure_event
-from gateway.audit.log import record_own
+from gateway.audit.log import record
 from gateway.auth import SYSTEM
 from gateway.db.models import InboundMessageRow
 from gateway.delivery.outbox import outbox_of
@@ -93,7 +93,7 @@ def receive(state: GatewayState, partner: Partner, event: AdtEvent, content: str
             row.outcome, row.patient_id, row.task_id = (taken.outcome, taken.patient_id,
                                                         taken.task_id)
             row.response = _stored(result)
-            record_own(repository, _audit(partner, event, result, now, label))
+            record(repository, _audit(partner, event, result, now, label))
             repository.session.flush()
         return result
     except IntegrityError:
@@ -138,7 +138,7 @@ def refuse(state: GatewayState, partner: Partner | None, *, message_id: str | No
                     kind=kind, received_at=now, outcome="refused", content=content,
                     response=_stored(result)))
                 repository.session.flush()
-            record_own(repository, disclosure_event(
+            record(repository, disclosure_event(
                 requester_kind="partner" if partner else "sender",
                 requester_name=partner.id if partner else (sender or "unknown sender"),
                 requester_organization=partner.organization if partner else None,
@@ -164,7 +164,7 @@ def note_repeat(state: GatewayState, partner: Partner, message_id: str, label: s
     taken = seen.taken
     try:
         with state.writing(SYSTEM) as repository:
-            record_own(repository, disclosure_event(
+            record(repository, disclosure_event(
                 requester_kind="partner", requester_name=partner.id,
                 requester_organization=partner.organization, purpose="TREAT",
                 interaction="inbound", action="C",

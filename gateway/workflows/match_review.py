@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from gateway.audit.events import disclosure_event
-from gateway.audit.log import record_own
+from gateway.audit.log import record
 from gateway.auth import SYSTEM, Principal
 from gateway.db.models import MatchReviewRow
 from gateway.fhir.errors import FhirError
@@ -122,7 +122,7 @@ def _resolve(state: GatewayState, review_id: int, operator: Principal,
             row.status = CREATED
         row.resolved_by, row.resolved_at = operator.name, now
         row.patient_id, row.task_id = taken.patient_id, taken.task_id
-        record_own(repository, disclosure_event(
+        record(repository, disclosure_event(
             requester_kind="operator", requester_name=operator.name,
             requester_organization=None, purpose="TREAT", interaction="operation",
             action="U", outcome="permit",

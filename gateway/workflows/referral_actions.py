@@ -31,7 +31,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from gateway.audit.events import disclosure_event
-from gateway.audit.log import record_own
+from gateway.audit.log import record
 from gateway.auth import Principal
 from gateway.care import followup
 from gateway.fhir.errors import FhirError
@@ -93,7 +93,7 @@ def act(state: GatewayState, task_id: str, action: str, operator: Principal, *,
         result = repository.update("Task", task_id, without_version_meta(changed),
                                    if_match=stored.etag)
         patient = referenced_id((task.get("for") or {}).get("reference"), "Patient")
-        record_own(repository, disclosure_event(
+        record(repository, disclosure_event(
             requester_kind="operator", requester_name=operator.name,
             requester_organization=None, purpose="TREAT", interaction="operation",
             action="U", outcome="permit", patients=[patient] if patient else [],

@@ -74,7 +74,7 @@ def test_operator_searches_and_history_name_what_they_returned(client, auth):
 
 
 def test_every_event_the_requests_recorded_is_valid_r4(app, client, auth):
-    """The per-request accounting stores its events without validating each (log.record_own):
+    """The per-request accounting stores its events without validating each (log.record):
     what a spread of requests recorded must be valid R4 all the same."""
     from gateway.config import PROJECT_ROOT
     from gateway.fhir.validation import Validator, has_errors
