@@ -7,27 +7,25 @@ values in the journal's own index tables (only the parameters the registry offer
 search/registry.py ``OFFERED_ONLY``). No version copy is written: the entry is its version 1.
 
 Entries are inserted at once, or, once ``defer()`` was called (the audit writer, which stores
-many requests' events in one transaction), held and written by ``flush()`` with one statement
-for the entries and one per index table. The repository flushes before it reads or searches
-and before the commit.
+many requests' events in one transaction), held and written together by ``flush()`` (see
+journal_insert.py: one statement on PostgreSQL). The repository flushes before it reads or
+searches and before the commit.
 """
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.db.models import JOURNAL_INDEX, JournalRow
 from gateway.fhir.errors import FhirError
-from gateway.fhir.search.index import index_rows, insert_rows
+from gateway.fhir.journal_insert import insert_entries
+from gateway.fhir.search.index import index_rows
 from gateway.fhir.search.registry import SearchParameterRegistry
 from gateway.fhir.versions import StoredResource
-
-_ENTRIES = JournalRow.__table__
-_INSERT = insert(_ENTRIES).returning(_ENTRIES.c.pk, sort_by_parameter_order=True)
 
 
 class Journal:
@@ -63,16 +61,14 @@ class Journal:
             self._write(held)
 
     def _write(self, entries: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
-        connection = self.session.connection()
+        index = [[(table.__table__, rows) for table, rows in journal_index_rows(
+                    _Unstored(values["resource_type"]), entry, self.registry, self.base_url)]
+                 for values, entry in entries]
         try:
-            pks = connection.execute(_INSERT, [values for values, _ in entries]).scalars().all()
+            insert_entries(self.session.connection(), [values for values, _ in entries], index)
         except IntegrityError:
             ids = ", ".join(f"{v['resource_type']}/{v['id']}" for v, _ in entries)
             raise FhirError(409, "conflict", f"{ids}: an entry with this id exists") from None
-        _write_index(connection, [
-            (JournalRow(pk=pk, resource_type=values["resource_type"]), entry)
-            for pk, (values, entry) in zip(pks, entries, strict=True)],
-            self.registry, self.base_url)
 
     def read(self, resource_type: str, resource_id: str) -> StoredResource | None:
         self.flush()
@@ -106,11 +102,10 @@ def journal_index_rows(row: Any, entry: dict[str, Any], registry: SearchParamete
             for table, rows in index_rows(row, entry, registry, base_url)]
 
 
-def _write_index(connection: Connection, entries: list[tuple[Any, dict[str, Any]]],
-                 registry: SearchParameterRegistry, base_url: str | None) -> None:
-    by_table: dict[Any, list[dict[str, Any]]] = {}
-    for row, entry in entries:
-        for table, rows in journal_index_rows(row, entry, registry, base_url):
-            by_table.setdefault(table, []).extend(rows)
-    for table, rows in by_table.items():
-        insert_rows(connection, table.__table__, rows)
+class _Unstored:
+    """An entry not yet stored, as index_rows reads it: no pk yet (insert_entries fills
+    ``resource_pk`` in)."""
+
+    def __init__(self, resource_type: str) -> None:
+        self.pk = None
+        self.resource_type = resource_type
