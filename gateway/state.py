@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.audit.writer import AuditWriter
 from gateway.auth import SYSTEM, FailureThrottle, Principal, authenticate, bearer_token
 from gateway.config import Config
-from gateway.db.engine import begin_write
+from gateway.db.engine import WRITE_OPTION
 from gateway.fhir.errors import FhirError
 from gateway.fhir.hooks import RepositoryHooks
 from gateway.fhir.operations import OperationRegistry
@@ -41,10 +41,14 @@ class GatewayState:
     # The FHIR operations ($name) the API serves (registered by the app factory).
     operations: OperationRegistry = field(default_factory=OperationRegistry)
     audit_writer: AuditWriter = field(init=False)
+    # Sessions whose transactions write (SQLite: BEGIN IMMEDIATE), see writing().
+    _write_sessions: sessionmaker[Session] = field(init=False, repr=False)
     # Wrong bearer tokens per source address (this process's own count).
     auth_failures: FailureThrottle = field(init=False)
 
     def __post_init__(self) -> None:
+        self._write_sessions = sessionmaker(
+            self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False)
         self.audit_writer = AuditWriter(self.writing)
         self.auth_failures = FailureThrottle(self.config.auth_max_failures,
                                              self.config.auth_failure_window_seconds)
@@ -85,8 +89,10 @@ class GatewayState:
         repository holds is written and the ``before_commit`` hooks run; after it, the
         ``after_commit`` hooks (gateway/fhir/hooks.py).
         """
-        with self.session_factory() as session, session.begin():
-            begin_write(session)
+        # The write begins (SQLite: BEGIN IMMEDIATE, taking the write lock) at the block's
+        # first statement, not here: what the block does before it (parsing, validation) does
+        # not hold other writers up.
+        with self._write_sessions() as session, session.begin():
             repository = self.repository(session, requester)
             if defer_index:
                 repository.index.defer()

@@ -10,6 +10,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.db.sqlite_writers import WriterQueue
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -33,7 +35,11 @@ def make_engine(database_url: str, **kwargs: object) -> Engine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _configure_sqlite)
-        event.listen(engine, "begin", _begin_immediate)
+        writers = None
+        if url.database and url.database != ":memory:":
+            writers = WriterQueue(Path(url.database).resolve())
+            writers.install(engine)
+        event.listen(engine, "begin", lambda connection: _begin_immediate(connection, writers))
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
@@ -54,11 +60,23 @@ def _configure_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-unt
     cursor.close()
 
 
-def _begin_immediate(connection) -> None:  # type: ignore[no-untyped-def]
-    # A writing transaction takes the write lock at BEGIN, so two writers queue (busy_timeout)
-    # instead of one failing when it upgrades its lock; readers begin deferred and never block.
-    writing = connection.get_execution_options().get(WRITE_OPTION, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+def _begin_immediate(connection, writers: WriterQueue | None) -> None:  # type: ignore[no-untyped-def]
+    # A writing transaction takes the write lock at BEGIN, so two writers queue instead of one
+    # failing when it upgrades its lock; readers begin deferred and never block. Writers wait
+    # their turn in the WriterQueue first (see sqlite_writers.py: SQLite's busy handler would
+    # otherwise poll for the lock with sleeps of up to 100 ms).
+    if not connection.get_execution_options().get(WRITE_OPTION, False):
+        connection.exec_driver_sql("BEGIN")
+        return
+    dbapi_connection = connection.connection.dbapi_connection
+    if writers is not None:
+        writers.enter(dbapi_connection)
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        if writers is not None:
+            writers.leave(dbapi_connection)
+        raise
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
