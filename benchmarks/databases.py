@@ -39,7 +39,7 @@ def sqlite_database(directory: Path) -> Iterator[Database]:
     try:
         yield Database("SQLite", url)
     finally:
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", "-writers"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 

@@ -41,7 +41,7 @@ def prepare_demo(config: Config, db_path: Path) -> str:
     from gateway.local.pipeline import RecordImporter, Summary, organizations_first
     from gateway.local.translate import translator_for
 
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", "-writers"):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     engine = make_engine(config.database_url)
     upgrade(engine)
