@@ -96,8 +96,17 @@ def test_the_queue_is_let_go_however_the_transaction_ends(engine, end):
 def test_readers_do_not_queue(engine):
     first = writer(engine)
     first.begin()
-    with engine.connect() as reader:
-        assert reader.execute(text("SELECT count(*) FROM note")).scalar_one() == 0
+    first.exec_driver_sql("INSERT INTO note VALUES (1)")
+    counted: list[int] = []
+
+    def read() -> None:
+        with engine.connect() as reader:
+            counted.append(reader.execute(text("SELECT count(*) FROM note")).scalar_one())
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive() and counted == [0]  # answered while the writer holds the queue
     first.rollback()
     first.close()
 

@@ -4,8 +4,8 @@ SQLite lets one transaction write at a time. A writer that finds the lock taken 
 SQLITE_BUSY, and the busy handler (``busy_timeout``) sleeps and tries again, after 1, 2, 5,
 10, 15, 20, 25, ... up to 100 ms (sqliteDefaultBusyCallback). Under load, with two gunicorn
 workers and the audit writes of every request, that sleeping is where a third of the time
-went: writers slept on while the lock was already free, and the CPU idled (benchmarks: 30-39%
-idle on SQLite against 6-12% on PostgreSQL under the same load).
+went: writers slept on while the lock was already free, and the CPU idled (loopback load:
+28-41% idle on SQLite against 6-12% on PostgreSQL under the same load).
 
 So every writing transaction of an engine made by ``make_engine`` first takes an exclusive
 ``flock`` on a file beside the database (``<database>-writers``, like SQLite's own ``-wal``
