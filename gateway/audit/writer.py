@@ -119,7 +119,7 @@ class AuditWriter:
     def _write(self, batch: list[_Ticket]) -> None:
         try:
             with self.writing(SYSTEM) as repository:
-                # The batch's journal entries in one statement (and one per index table).
+                # The batch's journal entries are written together (fhir/journal_insert.py).
                 repository.journal.defer()
                 ids = [record(repository, ticket.event) for ticket in batch]
         except Exception:  # noqa: BLE001 - retried one by one below

@@ -242,7 +242,7 @@ class DeliveryWorker:
     def _record(self, outcomes: list[Outcome]) -> None:
         now = self.clock()
         with self.state.writing(SYSTEM) as repository:
-            # The batch's AuditEvents: one journal statement (and one per index table).
+            # The batch's AuditEvents are written together (fhir/journal_insert.py).
             repository.journal.defer()
             session = repository.session
             for outcome in outcomes:

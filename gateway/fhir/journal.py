@@ -61,9 +61,8 @@ class Journal:
             self._write(held)
 
     def _write(self, entries: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
-        index = [[(table.__table__, rows) for table, rows in journal_index_rows(
-                    _Unstored(values["resource_type"]), entry, self.registry, self.base_url)]
-                 for values, entry in entries]
+        index = [new_entry_index_rows(values["resource_type"], entry, self.registry,
+                                      self.base_url) for values, entry in entries]
         try:
             insert_entries(self.session.connection(), [values for values, _ in entries], index)
         except IntegrityError:
@@ -102,9 +101,17 @@ def journal_index_rows(row: Any, entry: dict[str, Any], registry: SearchParamete
             for table, rows in index_rows(row, entry, registry, base_url)]
 
 
+def new_entry_index_rows(resource_type: str, entry: dict[str, Any],
+                         registry: SearchParameterRegistry, base_url: str | None
+                         ) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """The index rows of an entry not stored yet, by index Table, as ``insert_entries`` takes
+    them (it fills ``resource_pk`` in)."""
+    return [(table.__table__, rows) for table, rows in journal_index_rows(
+        _Unstored(resource_type), entry, registry, base_url)]
+
+
 class _Unstored:
-    """An entry not yet stored, as index_rows reads it: no pk yet (insert_entries fills
-    ``resource_pk`` in)."""
+    """An entry not yet stored, as index_rows reads it: no pk yet."""
 
     def __init__(self, resource_type: str) -> None:
         self.pk = None

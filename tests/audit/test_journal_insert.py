@@ -11,7 +11,7 @@ from sqlalchemy import event, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from gateway.db.models import JOURNAL_INDEX_TABLES, JournalRow
-from gateway.fhir.journal import journal_index_rows
+from gateway.fhir.journal import journal_index_rows, new_entry_index_rows
 from gateway.fhir.journal_insert import insert_entries
 
 from .builders import operator_disclosure, partner_disclosure
@@ -44,12 +44,8 @@ def _store_with_orm(session, registry, entries) -> None:
 
 
 def _store_with_journal_sql(session, registry, entries) -> None:
-    class Unstored:
-        pk = None
-        resource_type = "AuditEvent"
     insert_entries(session.connection(), [values for values, _ in entries], [
-        [(table.__table__, rows)
-         for table, rows in journal_index_rows(Unstored(), stored, registry, "http://gw/fhir")]
+        new_entry_index_rows("AuditEvent", stored, registry, "http://gw/fhir")
         for _, stored in entries])
 
 
