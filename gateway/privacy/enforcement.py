@@ -192,14 +192,19 @@ class AccessPolicy:
         types = self.requester.resource_types - NEVER_TO_PARTNERS
         if resource_types is not None:
             types &= set(resource_types)
+        # Rows that can only be of one type need no condition on their type: the query has
+        # one already (or an index criterion that implies it), and a second equality on the
+        # type would lead SQLite's planner to scan every row of the type through the type
+        # index instead of looking up the few the search's criteria name.
+        one_type = resource_types is not None and len(set(resource_types)) == 1
         # Built once per grants (which are shared by requests until a Consent changes): the
         # same expression object lets SQLAlchemy reuse its compiled statement too.
-        key = (entity, frozenset(types), self.requester.partner_kind)
+        key = (entity, frozenset(types), self.requester.partner_kind, one_type)
         built = self.grants.filters.get(key)
         if built is None:
             if len(self.grants.filters) >= 64:  # chained searches alias the entity each time
                 self.grants.filters.clear()
-            built = self.grants.filters[key] = self._build_filter(entity, types)
+            built = self.grants.filters[key] = self._build_filter(entity, types, one_type)
         # Consumers whose consents look at each resource's content: their rows, decided one by
         # one now (they change with the rows, so this part is never cached across requests).
         decided = self._decided_rows(types)
@@ -243,22 +248,26 @@ class AccessPolicy:
                 permitted.append(pk)
         return permitted
 
-    def _build_filter(self, entity: Any, types: set[str] | frozenset[str]
+    def _build_filter(self, entity: Any, types: set[str] | frozenset[str], one_type: bool
                       ) -> ColumnElement[bool]:
+        """``one_type``: the rows can only be of the one type in ``types`` (or of a type not
+        in it, when the requester may see none)."""
         clauses = []
         for resource_type in sorted(types):
             shape = shape_for(self.requester.partner_kind, resource_type)
             if shape is None:
                 continue
+            of_type: ColumnElement[bool] = (true() if one_type else
+                                            entity.resource_type == resource_type)
             if resource_type in DIRECTORY_TYPES:
-                condition: ColumnElement[bool] = entity.resource_type == resource_type
+                condition: ColumnElement[bool] = of_type
             else:
                 plain = self.grants.patients_for(resource_type, False)
                 sud = self.grants.patients_for(resource_type, True)
                 if not plain and not sud:
                     continue
                 labelled = _has_sud_label(entity)
-                condition = and_(entity.resource_type == resource_type, or_(
+                condition = and_(of_type, or_(
                     and_(not_(labelled),
                          _belongs_to(entity, resource_type, plain, self.dialect, "plain")),
                     and_(labelled,
