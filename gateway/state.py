@@ -92,6 +92,9 @@ class GatewayState:
         # The write begins (SQLite: BEGIN IMMEDIATE, taking the write lock) at the block's
         # first statement, not here: what the block does before it (parsing, validation) does
         # not hold other writers up.
+        # The request's read transaction ends first: on SQLite a reader's snapshot keeps the
+        # commit's WAL checkpoint from finishing, so every later commit would try it again.
+        _end_request_transaction()
         with self._write_sessions() as session, session.begin():
             repository = self.repository(session, requester)
             if defer_index:
