@@ -74,7 +74,7 @@ def receive(state: GatewayState, partner: Partner, event: AdtEvent, content: str
     try:
         with state.writing(SYSTEM, defer_index=True) as repository:
             # What it writes is held and written once, before the commit: one pending
-            # delivery per partner, one statement per index table and for the versions (the
+            # delivery per partner, the index rows (search/index.py) and the versions (the
             # audit chain's step is written last in any case: chain.py).
             outbox_of(repository).defer()
             repository.defer_versions()
