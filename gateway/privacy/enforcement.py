@@ -186,7 +186,8 @@ class AccessPolicy:
                    ) -> ColumnElement[bool]:
         """The grants as a condition on a resource row: exactly the rows ``decide`` permits
         (up to the elements it trims, which do not change what matches). ``resource_types``:
-        the types the rows can have, when the query knows (fewer conditions to build)."""
+        the only types the rows can have, when the query holds them to those (fewer
+        conditions to build, and none on the type when there is one)."""
         if self.requester.is_operator:
             return true()
         types = self.requester.resource_types - NEVER_TO_PARTNERS

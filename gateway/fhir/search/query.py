@@ -39,7 +39,7 @@ from gateway.fhir.search.parse import (
 from gateway.fhir.search.registry import SearchParameterRegistry
 
 # Given the resource entity (ResourceRow or an alias of it) and the resource types its rows can
-# have (None: any), a condition rows must meet.
+# have (None: any; the query must hold the rows to them), a condition rows must meet.
 AccessFilter = Callable[[Any, Collection[str] | None], ColumnElement[bool]]
 
 _TABLES: dict[str, Any] = {"token": TokenIndex, "string": StringIndex,
@@ -306,6 +306,10 @@ class _Builder:
             types = ((include.source_type,) if include.reverse else
                      (include.target_type,) if include.target_type else
                      include.param.targets or None)
+            if types and not include.reverse and not include.target_type:
+                # A stored reference may name a type outside the parameter's targets: the
+                # filter is told the rows' types only where the query holds them to those.
+                statement = statement.where(entity.resource_type.in_(types))
             statement = statement.where(self.access_filter(entity, types))
         return statement.order_by(entity.pk).limit(max(limit, 1))
 
