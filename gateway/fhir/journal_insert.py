@@ -27,6 +27,7 @@ from sqlalchemy import Column, Connection, Table
 from sqlalchemy.engine import Dialect
 
 from gateway.db.models import JOURNAL_INDEX_TABLES, JournalRow
+from gateway.fhir.search.index import array_type
 
 ENTRY_COLUMNS = ("resource_type", "id", "last_updated", "content")
 # Index rows of one entry: (index table, rows); each row as its table's columns, by name,
@@ -73,14 +74,14 @@ class _Statements:
 
     def _postgresql_batch(self, quote: Any) -> str:
         entries = JournalRow.__table__
-        arrays = ", ".join(f"%s::{self._sql_type(c)}[]" for c in self.entry_columns)
+        arrays = ", ".join(f"%s::{array_type(c, self.dialect)}" for c in self.entry_columns)
         parts = [f"entry AS (INSERT INTO {quote.format_table(entries)} "
                  f"({_names(quote, self.entry_columns)}) SELECT * FROM unnest({arrays}) "
                  f"RETURNING pk, resource_type, id)"]
         for number, (table, columns) in enumerate(self.index_columns.items()):
             names = _names(quote, columns)
             arrays = ", ".join(["%s::varchar[]",  # the entry's id
-                                *(f"%s::{self._sql_type(c)}[]" for c in columns)])
+                                *(f"%s::{array_type(c, self.dialect)}" for c in columns)])
             aliases = ", ".join(["entry_id", *(f"v{i}" for i in range(len(columns)))])
             values = ", ".join(f"row.v{i}" for i in range(len(columns)))
             resource_type = [c.name for c in columns].index("resource_type")
@@ -90,9 +91,6 @@ class _Statements:
                 f"FROM unnest({arrays}) AS row({aliases}) JOIN entry "
                 f"ON entry.id = row.entry_id AND entry.resource_type = row.v{resource_type})")
         return f"WITH {', '.join(parts)} SELECT count(*) FROM entry"
-
-    def _sql_type(self, column: Column[Any]) -> str:
-        return column.type.compile(dialect=self.dialect)
 
     def value(self, column: Column[Any], value: Any) -> Any:
         processor = self.processors[column]

@@ -191,7 +191,7 @@ class _UnnestInsert:
         parts = []
         for number, ((table, _), columns) in enumerate(zip(shape, self.columns, strict=True)):
             names = ", ".join(quote.quote(column.name) for column in columns)
-            arrays = ", ".join(f"%s::{_array_type(column, dialect)}" for column in columns)
+            arrays = ", ".join(f"%s::{array_type(column, dialect)}" for column in columns)
             parts.append(f"rows_{number} AS (INSERT INTO {quote.format_table(table)} "
                          f"({names}) SELECT * FROM unnest({arrays}))")
         self.sql = f"WITH {', '.join(parts)} SELECT 1"
@@ -207,9 +207,10 @@ class _UnnestInsert:
         return tuple(arrays)
 
 
-def _array_type(column: Any, dialect: Dialect) -> str:
-    """The array type a column's values are sent as: strings unbounded (so that the column's
-    own length, not the cast, judges a value: a cast to varchar(n) would cut it silently)."""
+def array_type(column: Any, dialect: Dialect) -> str:
+    """The PostgreSQL array type a column's values are sent as (here and in the journal's
+    insert): strings unbounded, so that the column's own length, not the cast, judges a
+    value (a cast to varchar(n) would cut it silently)."""
     if isinstance(column.type, String):
         return "varchar[]"
     return f"{column.type.compile(dialect=dialect)}[]"
