@@ -161,16 +161,12 @@ def write_rows(connection: Connection, rows_by_table: Mapping[Table, list[dict[s
     manual, "Data-Modifying Statements in WITH": each runs to completion whether or not the
     query reads it), instead of one round trip per table; a table with the many rows of a bulk
     load goes by COPY (``insert_rows``). Elsewhere: one executemany per table."""
-    tables = {table: rows for table, rows in rows_by_table.items() if rows}
-    if connection.dialect.name != "postgresql":
-        for table, rows in tables.items():
-            connection.execute(insert(table), rows)
-        return
+    postgresql = connection.dialect.name == "postgresql"
     together = {}
-    for table, rows in tables.items():
-        if len(rows) < COPY_FROM:
+    for table, rows in rows_by_table.items():
+        if postgresql and 0 < len(rows) < COPY_FROM:
             together[table] = rows
-        else:
+        elif rows:
             insert_rows(connection, table, rows)
     if together:
         statement = _unnest_insert(connection.dialect, tuple(
